@@ -1,0 +1,23 @@
+# linbench: linear SVM and softmax classifiers on CIFAR-10 HOG features.
+# Read this file as a table of contents; every rule lives in workflow/rules/.
+
+
+# Defaults live beside this file, so the workflow also runs with --directory elsewhere;
+# --configfile and --config are deep-merged into them.
+configfile: f"{workflow.basedir}/config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

@@ -1,0 +1,97 @@
+"""Config validation: every bad value stops the run with one message naming the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from linbench.config import validate_config
+from linbench.errors import LinbenchError
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+DEFAULT = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+
+
+def check(**overrides):
+    config = copy.deepcopy(DEFAULT)
+    for dotted, value in overrides.items():
+        *parents, last = dotted.split("__")
+        node = config
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return validate_config(config, SCHEMA)
+
+
+def test_default_config_is_valid_and_gets_defaults():
+    config = check(train={"epochs": 3})
+    assert config["train"]["margin"] == 1.0 and config["train"]["epochs"] == 3
+
+
+def test_quick_config_is_valid():
+    quick = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
+    config = validate_config(deep_merge(DEFAULT, quick), SCHEMA)
+    assert config["grid"]["strength"]["l1"] == [1e-3]
+    assert config["grid"]["strength"]["max_norm"] == DEFAULT["grid"]["strength"]["max_norm"]
+
+
+def deep_merge(base: dict, overlay: dict) -> dict:
+    """Snakemake's rule: mappings merge key by key, everything else is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def test_yaml_1_1_exponents_are_numbers():
+    config = check(grid__learning_rate=["1e-4", 0.1])
+    assert config["grid"]["learning_rate"] == [1e-4, 0.1]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"grid__learning_rate": [-0.1]}, r"grid\.learning_rate\[0\]: -0\.1 is less than or equal"),
+        ({"grid__batch_size": [0]}, r"grid\.batch_size\[0\]: 0 is less than the minimum of 1"),
+        ({"grid__regularizer": ["l3"]}, r"grid\.regularizer\[0\]: 'l3' is not one of"),
+        ({"grid__loss": ["hinge"]}, r"grid\.loss\[0\]: 'hinge' is not one of: svm, softmax"),
+        ({"data__md5": "abc"}, r"data\.md5: 'abc' is not an MD5 checksum"),
+        ({"data__colour": 1}, r"data\.colour: unknown key"),
+        ({"epochz": 3}, r"epochz: unknown key"),
+        ({"grid__strength": {"l2": [1e-3]}}, r"grid\.strength\.none: required key is missing"),
+        ({"grid__features": ["sift"]}, r"grid\.features: 'sift' is not a feature set"),
+        ({"grid__strength__dropout": [1.5]}, r"grid\.strength\.dropout\[0\]"),
+        ({"train__epochs": 0}, r"train\.epochs: 0 is less than the minimum of 1"),
+        (
+            {"features__sets": {"hog": [{"block": "hog", "orientations": 0}]}},
+            r"features\.sets\.hog\[0\]\.orientations",
+        ),
+        ({"features__sets": {"hog": [{"block": "sift"}]}}, r"features\.sets\.hog\[0\]\.block"),
+    ],
+)
+def test_bad_values_name_the_key(overrides, message):
+    with pytest.raises(LinbenchError, match=message):
+        check(**overrides)
+
+
+def test_command_line_strings_become_numbers_only_where_numbers_are_expected():
+    # `--config 'grid={batch_size: [64]}'` delivers nested values as strings.
+    config = check(
+        grid__batch_size=["64", "128"],
+        grid__learning_rate=["0.1", "1"],
+        data__train_subset="null",
+        data__md5="12345678901234567890123456789012",
+    )
+    assert config["grid"]["batch_size"] == [64, 128]
+    assert config["grid"]["learning_rate"] == [0.1, 1]
+    assert config["data"]["train_subset"] is None
+    assert config["data"]["md5"] == "12345678901234567890123456789012"
+    with pytest.raises(LinbenchError, match=r"grid\.batch_size\[0\]: '6x4' is not of type"):
+        check(grid__batch_size=["6x4"])

@@ -1,0 +1,145 @@
+"""Validate the merged Snakemake config against the schema, with one clear message.
+
+jsonschema reports errors as deep paths into the document; users think in config keys
+(``grid.learning_rate[0]``), so every message names the key in that form.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .errors import LinbenchError
+
+# Values can reach us as strings where the schema wants numbers: `--config` parses
+# nested values with YAML's BaseLoader (all strings), and YAML 1.1 reads `1e-4` (no dot)
+# as a string. Such strings are converted where, and only where, the schema asks for a
+# number or null; anything else is left for the validator to report.
+_INT_RE = re.compile(r"^[+-]?\d+$")
+_FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|nan)$", re.I)
+_NULLS = {"null", "~", "none", ""}
+
+
+def _convert(value: str, types: list[str]) -> tuple[bool, Any]:
+    text = value.strip()
+    if "integer" in types and _INT_RE.match(text):
+        return True, int(text)
+    if "number" in types and _FLOAT_RE.match(text):
+        number = float(text)
+        return True, int(number) if _INT_RE.match(text) else number
+    if "null" in types and text.lower() in _NULLS:
+        return True, None
+    return False, value
+
+
+def _coerce_strings(config: dict[str, Any], validator: jsonschema.protocols.Validator) -> None:
+    """Replace, in place, strings that the schema wants as numbers or null."""
+    for _ in range(1000):  # each pass fixes every coercible error it sees
+        fixed = False
+        for error in validator.iter_errors(config):
+            if error.validator != "type" or not isinstance(error.instance, str):
+                continue
+            types = error.validator_value
+            ok, value = _convert(error.instance, [types] if isinstance(types, str) else types)
+            if ok and error.absolute_path:
+                *parents, last = error.absolute_path
+                node = config
+                for part in parents:
+                    node = node[part]
+                node[last] = value
+                fixed = True
+        if not fixed:
+            return
+
+
+def key_path(parts: Iterable[Any]) -> str:
+    """Render a jsonschema path as a config key: ``grid.strength.l2[0]``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "<config>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        known = ", ".join(sorted(error.schema.get("properties", {}))) or "none"
+        where = key_path([*path, extra[0]]) if extra else key_path(path)
+        return f"{where}: unknown key (known keys here: {known})"
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"{key_path([*path, missing])}: required key is missing"
+    if error.validator == "enum":
+        allowed = ", ".join("null" if v is None else str(v) for v in error.validator_value)
+        return f"{key_path(path)}: {error.instance!r} is not one of: {allowed}"
+    if error.validator == "pattern" and path and path[-1] == "md5":
+        return f"{key_path(path)}: {error.instance!r} is not an MD5 checksum (32 hex digits)"
+    return f"{key_path(path)}: {error.message}"
+
+
+def _fill_defaults(instance: Any, schema: dict[str, Any]) -> None:
+    """Insert schema defaults for missing keys of objects (recursively)."""
+    if not isinstance(instance, dict):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = sub["default"]
+        if key in instance:
+            _fill_defaults(instance[key], sub)
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
+    """Return the config with numbers coerced and defaults filled, or raise.
+
+    Raises:
+        LinbenchError: naming the first offending key, e.g.
+            ``grid.batch_size[0]: 0 is less than the minimum of 1``.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    config = copy.deepcopy(config)
+    validator = jsonschema.Draft202012Validator(schema)
+    _coerce_strings(config, validator)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        # `if/then` branches report on the whole block and on the key; the deepest error
+        # names the key the user has to change.
+        best = max(errors, key=lambda e: len(e.absolute_path))
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise LinbenchError(f"invalid config: {_describe(best)}{more}")
+    _fill_defaults(config, schema)
+    _check_consistency(config)
+    return config
+
+
+def _check_consistency(config: dict[str, Any]) -> None:
+    """Cross-key rules a schema cannot express."""
+    grid = config["grid"]
+    for reg in grid["regularizer"]:
+        if reg not in grid["strength"]:
+            raise LinbenchError(
+                f"invalid config: grid.strength.{reg}: required key is missing "
+                f"(grid.regularizer lists {reg!r}; give its strengths, e.g. {reg}: [0.001])"
+            )
+    for name in grid["features"]:
+        if name not in config["features"]["sets"]:
+            known = ", ".join(config["features"]["sets"])
+            raise LinbenchError(
+                f"invalid config: grid.features: {name!r} is not a feature set "
+                f"defined under features.sets (defined: {known})"
+            )
+    data = config["data"]
+    if data.get("train_subset") is not None and data["train_subset"] + data["val_size"] > 50000:
+        raise LinbenchError(
+            "invalid config: data.train_subset: train_subset + val_size exceeds the "
+            "50,000 CIFAR-10 training images"
+        )

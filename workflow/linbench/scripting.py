@@ -1,0 +1,52 @@
+"""Shared plumbing for the thin rule scripts in ``workflow/scripts/``.
+
+A rule script calls :func:`run` with its main function and its log file: log records go
+to the rule's log (and stderr), and a :class:`LinbenchError` or ``ValueError`` ends the
+job with one clear line instead of a traceback. Unexpected exceptions keep their
+traceback in the log, where a bug report needs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import LinbenchError
+
+
+def setup_logging(log_file: str | Path | None) -> logging.Logger:
+    """Send INFO records to `log_file` (or to stderr if None), WARNING ones to stderr."""
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, mode="w")
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+    # Without a log file, stderr is the log (a shell rule redirects it there).
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(logging.WARNING if log_file else logging.INFO)
+    stderr.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(stderr)
+    return logging.getLogger("linbench")
+
+
+def run(main: Callable[[], None], log_file: str | Path | None, rule: str = "") -> None:
+    """Run `main`, turning user-facing errors into a one-line message and exit status 1."""
+    log = setup_logging(log_file)
+    start = time.perf_counter()
+    try:
+        main()
+    except (LinbenchError, ValueError) as err:
+        log.error("linbench%s: error: %s", f" ({rule})" if rule else "", err)
+        sys.exit(1)
+    except Exception:
+        log.info("unexpected error:\n%s", traceback.format_exc())
+        raise
+    log.info("done in %.2f s", time.perf_counter() - start)

@@ -1,0 +1,37 @@
+rule download:
+    output:
+        archive="resources/cifar-10-binary.tar.gz",
+    params:
+        url=config["data"]["url"],
+        md5=config["data"]["md5"],
+    log:
+        "logs/download.log",
+    benchmark:
+        "results/benchmarks/download.tsv"
+    retries: 0
+    script:
+        "../scripts/download.py"
+
+
+rule prepare:
+    input:
+        archive=rules.download.output.archive,
+    output:
+        **{
+            f"{split}_{kind}": f"results/data/{split}_{kind}.npy"
+            for split in SPLITS
+            for kind in ("images", "labels")
+        },
+        summary="results/data/splits.json",
+    params:
+        val_size=config["data"]["val_size"],
+        train_subset=config["data"]["train_subset"],
+        seed=config["data"]["seed"],
+    log:
+        "logs/prepare.log",
+    benchmark:
+        "results/benchmarks/prepare.tsv"
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/prepare.py"
