@@ -137,7 +137,7 @@ def run_cell(spec: CellSpec, features_dir: str | Path, out_dir: str | Path) -> d
         result.seconds,
     )
     # weights and history first, metrics.json last: it is the file the grid asks for.
-    save_npz(out_dir / "weights.npz", W=result.W, b=result.b)
+    save_npz(out_dir / "weights.npz", W=result.W.astype(np.float64), b=result.b.astype(np.float64))
     write_text(out_dir / "history.csv", history_csv(result.history))
     write_json(out_dir / "metrics.json", metrics)
     return metrics

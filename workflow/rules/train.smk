@@ -25,7 +25,7 @@ rule train:
     # A shell job, not `script:`, so a cell's process imports numpy and the numpy core
     # only: start-up stays small next to a 1-2 s training run.
     shell:
-        "python {params.script:q} --features-dir $(dirname {input.train_X:q})"
+        "{PYTHON:q} {params.script:q} --features-dir $(dirname {input.train_X:q})"
         " --out-dir $(dirname {output.metrics:q}) --loss {wildcards.loss}"
         " --regularizer {wildcards.reg} --strength {wildcards.strength}"
         " --batch-size {wildcards.batch} --learning-rate {wildcards.lr}"

@@ -1,0 +1,283 @@
+"""The whole workflow on a tiny archive served over HTTP on 127.0.0.1.
+
+One module-scoped run of the full grid is shared by the tests that inspect it and
+then changed step by step (rerun, forcerun, a new learning rate), so the order of the
+tests in this file matters and pytest runs them in file order.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import make_cifar_archive, serve_directory
+from workflow_utils import SNAKEFILE, snakemake
+
+pytestmark = pytest.mark.workflow
+
+ARCHIVE = "cifar-10-binary.tar.gz"
+
+
+def grid_config(url: str, md5: str, **grid) -> dict:
+    return {
+        "data": {"url": url, "md5": md5, "val_size": 40},
+        "features": {"shards": 2},
+        "grid": {
+            "features": ["hog"],
+            "loss": ["svm", "softmax"],
+            "regularizer": ["none", "l2"],
+            "strength": {"none": [0], "l2": [1.0e-3]},
+            "batch_size": [16],
+            "learning_rate": [0.01, 1.0e6],  # 1e6 diverges: a result, not a failure
+            "seed": [0],
+            **grid,
+        },
+        "train": {"epochs": 3},
+    }
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    src = tmp_path_factory.mktemp("served")
+    md5 = make_cifar_archive(src / ARCHIVE, n_train_per_class=16, n_test_per_class=6)
+    with serve_directory(src) as base:
+        yield src, f"{base}/{ARCHIVE}", md5
+
+
+@pytest.fixture(scope="module")
+def study(served, tmp_path_factory):
+    """A complete run of the small grid; returns (workdir, config)."""
+    _, url, md5 = served
+    workdir = tmp_path_factory.mktemp("study")
+    config = grid_config(url, md5)
+    run = snakemake(workdir, "--cores", "2", config=config)
+    assert run.returncode == 0, run.output[-3000:]
+    return workdir, config
+
+
+def cell_dir(workdir: Path, loss="svm", reg="none", strength="0", lr="0.01") -> Path:
+    return (
+        workdir
+        / f"results/runs/features~hog/loss~{loss}/reg~{reg}/strength~{strength}/batch~16/lr~{lr}/seed~0"
+    )
+
+
+# ----------------------------------------------------------------------------- data half
+
+
+def test_prepared_data(study):
+    workdir, _ = study
+    summary = json.loads((workdir / "results/data/splits.json").read_text())
+    assert summary["sizes"] == {"train": 120, "val": 40, "test": 60}
+    assert set(summary["counts"]["test"].values()) == {6}
+    images = np.load(workdir / "results/data/train_images.npy")
+    assert images.shape == (120, 32, 32, 3) and images.dtype == np.uint8
+    assert (workdir / "logs/download.log").read_text().count("downloaded") >= 1
+
+
+def test_every_cell_has_outputs_and_diverged_cell_is_recorded(study):
+    workdir, _ = study
+    cells = sorted((workdir / "results/runs").glob("**/metrics.json"))
+    assert len(cells) == 8
+    for path in cells:
+        assert {"history.csv", "weights.npz"} <= {p.name for p in path.parent.iterdir()}
+    diverged = json.loads((cell_dir(workdir, lr="1000000") / "metrics.json").read_text())
+    assert diverged["diverged"] is True and diverged["epochs_run"] <= 3
+    good = json.loads((cell_dir(workdir) / "metrics.json").read_text())
+    assert good["diverged"] is False and good["epochs_run"] == 3
+    assert good["train_acc"] > 0.3  # the synthetic classes are learnable
+
+
+def test_report_tables_match_cells(study):
+    workdir, _ = study
+    runs = pd.read_csv(workdir / "results/reports/runs.csv")
+    assert len(runs) == 8
+    metrics = json.loads(
+        (cell_dir(workdir, loss="softmax", reg="l2", strength="0.001") / "metrics.json").read_text()
+    )
+    row = runs[(runs.loss == "softmax") & (runs.regularizer == "l2") & (runs.learning_rate == 0.01)]
+    assert row.test_acc.item() == metrics["test_acc"]
+
+
+def test_second_run_has_nothing_to_do(study):
+    workdir, config = study
+    run = snakemake(workdir, "--cores", "2", "-n", config=config)
+    assert run.returncode == 0 and "Nothing to be done" in run.output, run.output[-2000:]
+
+
+def test_forcerun_one_cell_reruns_it_and_its_aggregation_only(study):
+    workdir, config = study
+    target = cell_dir(workdir) / "metrics.json"
+    before = target.read_text()
+    other = cell_dir(workdir, loss="softmax") / "metrics.json"
+    other_mtime = other.stat().st_mtime_ns
+    run = snakemake(
+        workdir, "--cores", "2", "--forcerun", str(target.relative_to(workdir)), config=config
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    counts = run.job_counts
+    assert counts.get("train") == 1, counts
+    assert counts.get("aggregate") == 1, counts
+    assert not {"download", "prepare", "extract_features", "gather_features"} & set(counts)
+    assert other.stat().st_mtime_ns == other_mtime
+    # Same inputs and seed: bit-identical result, except the wall-clock time.
+    strip = lambda text: {k: v for k, v in json.loads(text).items() if k != "train_seconds"}  # noqa: E731
+    assert strip(target.read_text()) == strip(before)
+
+
+def test_adding_a_learning_rate_runs_only_new_cells(study):
+    workdir, config = study
+    config = json.loads(json.dumps(config))
+    config["grid"]["learning_rate"].append(0.1)
+    run = snakemake(workdir, "--cores", "2", config=config)
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.job_counts.get("train") == 4, run.job_counts
+    assert len(pd.read_csv(workdir / "results/reports/runs.csv")) == 12
+
+
+def test_narrowing_the_grid_by_overlay(study):
+    workdir, config = study
+    run = snakemake(workdir, "-n", "--config", "grid={regularizer: [l2]}", config=config)
+    assert run.returncode == 0, run.output[-2000:]
+    # Only the L2 cells are wanted; they exist, so only the aggregation is redone.
+    assert "train" not in run.job_counts and run.job_counts.get("aggregate") == 1
+
+
+def test_report_html(study):
+    workdir, config = study
+    run = snakemake(workdir, "--report", "results/report.html", config=config)
+    assert run.returncode == 0, run.output[-3000:]
+    html = workdir / "results/report.html"
+    assert html.stat().st_size > 50_000
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def failing_run(served, tmp_path, config_changes=None, archive=None, md5=None):
+    src, url, good_md5 = served
+    if archive is not None:
+        url = str(archive)
+    config = grid_config(url, md5 or good_md5)
+    for section, values in (config_changes or {}).items():
+        config[section].update(values)
+    run = snakemake(tmp_path, "--cores", "1", "results/data/splits.json", config=config)
+    assert run.returncode != 0
+    assert "Traceback" not in run.output
+    leftovers = (
+        [p for p in (tmp_path / "results/data").glob("*")]
+        if (tmp_path / "results/data").exists()
+        else []
+    )
+    assert leftovers == [], leftovers
+    return run
+
+
+def test_wrong_md5_fails_cleanly(served, tmp_path):
+    run = failing_run(served, tmp_path, md5="0" * 32)
+    assert "checksum mismatch" in run.output
+    assert not (tmp_path / "resources" / ARCHIVE).exists()
+    assert [p.name for p in (tmp_path / "resources").glob("*")] == []
+
+
+def test_truncated_archive_fails_cleanly(tmp_path, served):
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes((served[0] / ARCHIVE).read_bytes()[:5000])
+    import hashlib
+
+    run = failing_run(served, tmp_path, archive=cut, md5=hashlib.md5(cut.read_bytes()).hexdigest())
+    assert "truncated or corrupt archive" in run.output
+
+
+def test_malicious_member_fails_cleanly(tmp_path, served):
+    evil = tarfile.TarInfo("../../etc/cron.d/evil")
+    evil.size = 3
+    path = tmp_path / "evil.tar.gz"
+    md5 = make_cifar_archive(path, 2, 1, extra_members=[evil])
+    run = failing_run(served, tmp_path, archive=path, md5=md5)
+    assert "unsafe member path" in run.output
+
+
+def test_bad_labels_fail_cleanly(tmp_path, served):
+    path = tmp_path / "bad.tar.gz"
+    md5 = make_cifar_archive(path, 4, 1, bad_label=True)
+    run = failing_run(served, tmp_path, archive=path, md5=md5)
+    assert "outside 0..9" in run.output
+
+
+@pytest.mark.parametrize(
+    ("arg", "key"),
+    [
+        ("grid={learning_rate: [-0.1]}", "grid.learning_rate[0]"),
+        ("grid={batch_size: [0]}", "grid.batch_size[0]"),
+        ("grid={regularizer: [l3]}", "grid.regularizer[0]"),
+        ("data={md5: xyz}", "data.md5"),
+        ("grid={bogus: 1}", "grid.bogus: unknown key"),
+    ],
+)
+def test_invalid_config_stops_with_one_clear_line(tmp_path, arg, key):
+    run = snakemake(tmp_path, "-n", "--config", arg)
+    assert run.returncode != 0
+    assert key in run.output and "Traceback" not in run.output, run.output[-2000:]
+
+
+# ----------------------------------------------------------------------------- interruption
+
+
+def test_sigkill_midway_is_resumed_by_the_same_command(served, tmp_path):
+    _, url, md5 = served
+    config = grid_config(url, md5, learning_rate=[0.01, 0.03, 0.1, 0.3], seed=[0, 1])
+    config["train"]["epochs"] = 40
+    (tmp_path / "overlay.yaml").write_text(json.dumps(config))
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(tmp_path / "overlay.yaml"),
+        "--cores",
+        "2",
+        "--workflow-profile",
+        str(SNAKEFILE.parent / "workflow/profiles/default"),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until some, not all, cells are done
+        if len(list((tmp_path / "results/runs").glob("**/metrics.json"))) >= 3:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = {
+        p: p.stat().st_mtime_ns for p in (tmp_path / "results/runs").glob("**/metrics.json")
+    }
+    assert 0 < len(done_before) < 32
+
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    cells = list((tmp_path / "results/runs").glob("**/metrics.json"))
+    assert len(cells) == 32
+    for path, mtime in done_before.items():  # finished cells were not redone
+        assert path.stat().st_mtime_ns == mtime
+    for path in cells:  # and nothing is corrupt
+        json.loads(path.read_text())
+        np.load(path.parent / "weights.npz")["W"]
+    assert not list((tmp_path / "results").glob("**/.*.tmp*"))
+    shutil.rmtree(tmp_path / "results")

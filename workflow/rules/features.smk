@@ -1,0 +1,66 @@
+rule extract_features:
+    input:
+        images="results/data/{split}_images.npy",
+    output:
+        features="results/features/{fset}/shards/{split}_{shard}.npy",
+        info="results/features/{fset}/shards/{split}_{shard}.json",
+    log:
+        "logs/features/{fset}/{split}_{shard}.log",
+    benchmark:
+        "results/benchmarks/features/{fset}/{split}_{shard}.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=15,
+    params:
+        blocks=get_feature_blocks,
+        shards=config["features"]["shards"],
+    script:
+        "../scripts/extract_features.py"
+
+
+rule gather_features:
+    input:
+        unpack(get_shard_outputs),
+        **{f"{split}_labels": f"results/data/{split}_labels.npy" for split in SPLITS},
+    output:
+        **{
+            f"{split}_{kind}": f"results/features/{{fset}}/{split}_{kind}.npy"
+            for split in SPLITS
+            for kind in ("X", "y")
+        },
+        stats="results/features/{fset}/stats.npz",
+        info="results/features/{fset}/info.json",
+    log:
+        "logs/features/{fset}/gather.log",
+    benchmark:
+        "results/benchmarks/features/{fset}/gather.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=15,
+    params:
+        blocks=get_feature_blocks,
+    script:
+        "../scripts/gather_features.py"
+
+
+rule plot_hog_examples:
+    input:
+        images="results/data/test_images.npy",
+        labels="results/data/test_labels.npy",
+        splits="results/data/splits.json",
+    output:
+        report(
+            "results/reports/figures/hog_examples.png",
+            caption="../report/hog_examples.rst",
+            category="Features",
+            labels={"figure": "HOG examples"},
+        ),
+    log:
+        "logs/features/hog_examples.log",
+    benchmark:
+        "results/benchmarks/features/hog_examples.tsv"
+    params:
+        fset=get_hog_example_block()[0],
+        block=get_hog_example_block()[1],
+    script:
+        "../scripts/plot_hog_examples.py"

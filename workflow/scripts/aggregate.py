@@ -1,0 +1,22 @@
+"""Rule aggregate: every cell's metrics and history -> runs.csv, history.csv, summary.md."""
+
+import logging
+
+from linbench.report import write_tables
+from linbench.scripting import run
+
+
+def main() -> None:
+    runs = write_tables(
+        snakemake.input.metrics,
+        snakemake.input.history,
+        runs_csv=snakemake.output.runs,
+        history_csv=snakemake.output.history,
+        summary_md=snakemake.output.summary,
+    )
+    logging.getLogger("linbench.aggregate").info(
+        "%d cells, %d diverged", len(runs), int(runs["diverged"].sum())
+    )
+
+
+run(main, snakemake.log[0], rule="aggregate")
