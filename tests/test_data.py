@@ -38,14 +38,14 @@ def test_http_download_is_verified(archive, tmp_path):
 def test_http_wrong_md5_leaves_nothing(archive, tmp_path):
     path, _ = archive
     dest = tmp_path / "out" / "cifar.tar.gz"
-    with serve_directory(path.parent) as base, pytest.raises(LinbenchError, match="data.md5"):
+    with serve_directory(path.parent) as base, pytest.raises(LinbenchError, match=r"data\.md5"):
         download_archive(f"{base}/{path.name}", "0" * 32, dest, retries=0)
     assert list(dest.parent.iterdir()) == []
 
 
 def test_http_missing_file_names_url(archive, tmp_path):
     path, md5 = archive
-    with serve_directory(path.parent) as base, pytest.raises(LinbenchError, match="data.url"):
+    with serve_directory(path.parent) as base, pytest.raises(LinbenchError, match=r"data\.url"):
         download_archive(f"{base}/nope.tar.gz", md5, tmp_path / "x.tar.gz", retries=1)
 
 
@@ -103,7 +103,9 @@ def test_partial_record_is_refused():
         parse_batch(b"\x00" * (RECORD_BYTES + 5), "x")
 
 
-def _member(name: str, kind: bytes = tarfile.REGTYPE, size: int = 3, link: str = "") -> tarfile.TarInfo:
+def _member(
+    name: str, kind: bytes = tarfile.REGTYPE, size: int = 3, link: str = ""
+) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.size = size if kind == tarfile.REGTYPE else 0
@@ -158,8 +160,10 @@ def test_make_splits_subset_keeps_validation(archive):
     assert summary["counts"]["test"]["truck"] == 4
 
 
-@pytest.mark.parametrize(("kwargs", "key"), [({"val_size": 500}, "data.val_size"),
-                                             ({"train_subset": 1000}, "data.train_subset")])
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [({"val_size": 500}, "data.val_size"), ({"train_subset": 1000}, "data.train_subset")],
+)
 def test_make_splits_names_bad_key(archive, kwargs, key):
     raw = read_archive(archive[0])
     args = {"val_size": 20, "seed": 0, "train_subset": None, **kwargs}

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from linbench.losses import LOSSES, predict, softmax_loss, svm_loss
 from linbench.regularizers import make_regularizer
 

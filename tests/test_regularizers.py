@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from linbench.regularizers import (
     L1,
     L2,

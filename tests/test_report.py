@@ -15,6 +15,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+
 from linbench import plots, report
 from linbench.errors import LinbenchError
 from linbench.grid import Cell

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from linbench.losses import predict, softmax_loss
 from linbench.regularizers import Dropout, NoRegularizer, make_regularizer
 from linbench.train import TrainResult, accuracy, train, weight_stats

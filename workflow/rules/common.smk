@@ -1,5 +1,4 @@
 import os
-import statistics
 import sys
 from pathlib import Path
 
@@ -8,8 +7,8 @@ from pathlib import Path
 LINBENCH_DIR = str(Path(workflow.basedir) / "workflow")
 if LINBENCH_DIR not in sys.path:
     sys.path.insert(0, LINBENCH_DIR)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (LINBENCH_DIR, os.environ.get("PYTHONPATH")) if p
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (LINBENCH_DIR, os.getenv("PYTHONPATH")) if p)
 )
 
 from linbench.config import validate_config
@@ -161,10 +160,61 @@ def get_train_settings(wildcards):
 
 def get_curves_setting():
     """Learning curves show every learning rate of one setting: no regularizer (if in
-    the grid) and the lower median batch size."""
-    grid = config["grid"]
-    regs = grid["regularizer"]
+    the grid) at the smallest batch size, whose noisy steps diverge first."""
+    regs = config["grid"]["regularizer"]
     return {
         "regularizer": "none" if "none" in regs else regs[0],
-        "batch_size": statistics.median_low(grid["batch_size"]),
+        "batch_size": min(config["grid"]["batch_size"]),
     }
+
+
+# ----------------------------------------------------------------------------- sanity checks
+
+# Sanity checks (initial loss, gradient check) and learned templates: issue 7.
+# Assumes common.smk (config, CELLS, REPORTS, FIGURES, LINBENCH_DIR, get_grid_features,
+# get_report_outputs).
+SANITY_TABLE = f"{REPORTS}/sanity.csv"
+SANITY_MARKDOWN = f"{REPORTS}/sanity.md"
+# Exists only when every check passed (rule sanity_gate).
+SANITY_OK = f"{REPORTS}/sanity.ok"
+TEMPLATE_FIGURE = f"{FIGURES}/templates_{{fset}}_{{loss}}.png"
+# Blocks with a template picture (linbench.templates.DRAWABLE_BLOCKS; not imported here,
+# it would load matplotlib for every `snakemake` call).
+TEMPLATE_BLOCKS = ("pixels", "hog")
+
+
+def get_sanity_outputs():
+    """Sanity table (CSV, Markdown), template figures, and the all-checks-passed marker."""
+    return [SANITY_TABLE, SANITY_MARKDOWN, *get_template_figures(), SANITY_OK]
+
+
+def get_template_blocks(fset):
+    """The kinds of the blocks of feature set `fset` that have a template picture."""
+    blocks = config["features"]["sets"].get(fset, [])
+    return [b["block"] for b in blocks if b["block"] in TEMPLATE_BLOCKS]
+
+
+def get_template_figures():
+    """One figure per loss and grid feature set with a pixels or HOG block."""
+    return [
+        TEMPLATE_FIGURE.format(fset=fset, loss=loss)
+        for fset in get_grid_features()
+        if get_template_blocks(fset)
+        for loss in config["grid"]["loss"]
+    ]
+
+
+def get_template_weights(wildcards):
+    """weights.npz of every cell of the figure's feature set and loss."""
+    return [
+        f"{cell.path}/weights.npz"
+        for cell in CELLS
+        if cell.features == wildcards.fset and cell.loss == wildcards.loss
+    ]
+
+
+def get_gate_inputs(wildcards):
+    """The report's files (they need every grid cell) but the marker: the gate runs last, so
+    a failed check cannot stop a run without --keep-going before its report is built."""
+    files = dict.fromkeys([*get_report_outputs(), *get_sanity_outputs()])
+    return [f for f in files if f not in (SANITY_OK, SANITY_TABLE)]

@@ -1,14 +1,16 @@
 rule download:
     output:
         archive="resources/cifar-10-binary.tar.gz",
-    params:
-        url=config["data"]["url"],
-        md5=config["data"]["md5"],
     log:
         "logs/download.log",
     benchmark:
         "results/benchmarks/download.tsv"
     retries: 0
+    conda:
+        "../envs/linbench.yaml"
+    params:
+        url=config["data"]["url"],
+        md5=config["data"]["md5"],
     script:
         "../scripts/download.py"
 
@@ -23,15 +25,17 @@ rule prepare:
             for kind in ("images", "labels")
         },
         summary="results/data/splits.json",
-    params:
-        val_size=config["data"]["val_size"],
-        train_subset=config["data"]["train_subset"],
-        seed=config["data"]["seed"],
     log:
         "logs/prepare.log",
     benchmark:
         "results/benchmarks/prepare.tsv"
+    conda:
+        "../envs/linbench.yaml"
     resources:
         mem_mb=2000,
+    params:
+        val_size=config["data"]["val_size"],
+        train_subset=config["data"]["train_subset"],
+        seed=config["data"]["seed"],
     script:
         "../scripts/prepare.py"

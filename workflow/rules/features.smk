@@ -8,6 +8,8 @@ rule extract_features:
         "logs/features/{fset}/{split}_{shard}.log",
     benchmark:
         "results/benchmarks/features/{fset}/{split}_{shard}.tsv"
+    conda:
+        "../envs/linbench.yaml"
     resources:
         mem_mb=1000,
         runtime=15,
@@ -34,6 +36,8 @@ rule gather_features:
         "logs/features/{fset}/gather.log",
     benchmark:
         "results/benchmarks/features/{fset}/gather.tsv"
+    conda:
+        "../envs/linbench.yaml"
     resources:
         mem_mb=1000,
         runtime=15,
@@ -59,6 +63,8 @@ rule plot_hog_examples:
         "logs/features/hog_examples.log",
     benchmark:
         "results/benchmarks/features/hog_examples.tsv"
+    conda:
+        "../envs/linbench.yaml"
     params:
         fset=get_hog_example_block()[0],
         block=get_hog_example_block()[1],

@@ -32,6 +32,8 @@ rule aggregate:
         "logs/report/aggregate.log",
     benchmark:
         "results/benchmarks/report/aggregate.tsv"
+    conda:
+        "../envs/linbench.yaml"
     resources:
         mem_mb=1000,
     script:
@@ -73,6 +75,8 @@ rule plot_accuracy:
         "logs/report/plot_accuracy.log",
     benchmark:
         "results/benchmarks/report/plot_accuracy.tsv"
+    conda:
+        "../envs/linbench.yaml"
     resources:
         mem_mb=1000,
     script:
@@ -102,6 +106,8 @@ rule plot_training:
         "logs/report/plot_training.log",
     benchmark:
         "results/benchmarks/report/plot_training.tsv"
+    conda:
+        "../envs/linbench.yaml"
     resources:
         mem_mb=1000,
     params:

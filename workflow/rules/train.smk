@@ -9,23 +9,26 @@ rule train:
         metrics=f"{RUNS_DIR}/{CELL_PATTERN}/metrics.json",
         history=f"{RUNS_DIR}/{CELL_PATTERN}/history.csv",
         weights=f"{RUNS_DIR}/{CELL_PATTERN}/weights.npz",
-    params:
-        script=f"{SCRIPTS}/train_cell.py",
-        settings=get_train_settings,
     log:
         f"logs/runs/{CELL_PATTERN}.log",
     benchmark:
         f"results/benchmarks/runs/{CELL_PATTERN}.tsv"
-    threads: config["train"]["threads"]
-    resources:
-        mem_mb=1000,
-        runtime=20,
     group:
         "cells"
     # A shell job, not `script:`, so a cell's process imports numpy and the numpy core
     # only: start-up stays small next to a 1-2 s training run.
+    conda:
+        "../envs/linbench.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=1000,
+        runtime=20,
+    params:
+        python=PYTHON,
+        script=f"{SCRIPTS}/train_cell.py",
+        settings=get_train_settings,
     shell:
-        "{PYTHON:q} {params.script:q} --features-dir $(dirname {input.train_X:q})"
+        "{params.python:q} {params.script:q} --features-dir $(dirname {input.train_X:q})"
         " --out-dir $(dirname {output.metrics:q}) --loss {wildcards.loss}"
         " --regularizer {wildcards.reg} --strength {wildcards.strength}"
         " --batch-size {wildcards.batch} --learning-rate {wildcards.lr}"

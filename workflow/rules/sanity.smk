@@ -1,0 +1,100 @@
+# Seconds of work on files the submitting host has: no cluster jobs.
+localrules:
+    sanity_checks,
+    sanity_gate,
+    plot_templates,
+
+
+rule sanity_checks:
+    input:
+        X=expand("results/features/{fset}/train_X.npy", fset=get_grid_features()),
+        y=expand("results/features/{fset}/train_y.npy", fset=get_grid_features()),
+        splits="results/data/splits.json",
+        # The code under test: editing it (say, to fix a failed check) reruns the checks.
+        code=expand(
+            f"{LINBENCH_DIR}/linbench/{{module}}.py",
+            module=["losses", "regularizers", "sanity"],
+        ),
+    output:
+        table=report(
+            SANITY_TABLE,
+            caption="../report/sanity.rst",
+            category="Sanity checks",
+            labels={"table": "sanity checks (CSV)"},
+        ),
+        markdown=report(
+            SANITY_MARKDOWN,
+            caption="../report/sanity.rst",
+            category="Sanity checks",
+            labels={"table": "sanity checks"},
+        ),
+    log:
+        "logs/report/sanity_checks.log",
+    benchmark:
+        "results/benchmarks/report/sanity_checks.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        features=get_grid_features(),
+        losses=config["grid"]["loss"],
+        # Each regularizer is checked at the grid's first strength for it.
+        regularizers={
+            reg: config["grid"]["strength"][reg][0]
+            for reg in config["grid"]["regularizer"]
+        },
+        init_scale=config["train"]["init_scale"],
+        margin=config["train"]["margin"],
+        elastic_net_beta=config["train"]["elastic_net_beta"],
+        seed=config["grid"]["seed"][0],
+        # Sample sizes: rows for the initial loss and for the gradient, weights compared.
+        loss_rows=500,
+        gradient_rows=100,
+        coordinates=40,
+    script:
+        "../scripts/sanity_checks.py"
+
+
+# A failed check fails this job, not sanity_checks: a failed job's outputs are deleted,
+# and the table must reach the report. With the failure, `snakemake` exits non-zero.
+rule sanity_gate:
+    input:
+        table=SANITY_TABLE,
+        others=get_gate_inputs,
+    output:
+        SANITY_OK,
+    log:
+        "logs/report/sanity_gate.log",
+    conda:
+        "../envs/linbench.yaml"
+    script:
+        "../scripts/sanity_checks.py"
+
+
+rule plot_templates:
+    input:
+        runs=f"{REPORTS}/runs.csv",
+        # Only the chosen cells' weights are read; which ones depends on results.
+        weights=get_template_weights,
+        info="results/features/{fset}/info.json",
+        splits="results/data/splits.json",
+    output:
+        report(
+            TEMPLATE_FIGURE,
+            caption="../report/templates.rst",
+            category="Templates",
+            labels={"features": "{fset}", "loss": "{loss}"},
+        ),
+    log:
+        "logs/report/plot_templates_{fset}_{loss}.log",
+    benchmark:
+        "results/benchmarks/report/plot_templates_{fset}_{loss}.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        blocks=lambda wildcards: get_template_blocks(wildcards.fset),
+    script:
+        "../scripts/plot_templates.py"
