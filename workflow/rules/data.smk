@@ -1,3 +1,8 @@
+# Compute nodes of a cluster often have no internet: the download runs where Snakemake runs.
+localrules:
+    download,
+
+
 rule download:
     output:
         archive="resources/cifar-10-binary.tar.gz",
