@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linbench import plots, report
+from linbench import plots, report, text
 from linbench.errors import LinbenchError
 from linbench.grid import Cell
 from linbench.io import save_npz, write_json, write_text
@@ -231,7 +231,7 @@ def test_single_seed_prints_plain_values(grid):
 
 
 def test_markdown_table_aligns_columns():
-    table = report.markdown_table(
+    table = text.markdown_table(
         ["name", "acc"], [["l2", "0.5000"], ["elastic_net", "1"]], [False, True]
     )
     lines = table.splitlines()

@@ -35,13 +35,11 @@ from .report import (
     SETTING_KEYS,
     choose,
     chosen_cells,
-    fmt_number,
-    fmt_strength,
     read_history_csv,
     read_runs_csv,
     settings_table,
-    strength_text,
 )
+from .text import fmt_number, fmt_strength, strength_text
 
 # One colour per regularizer, the same in every figure (colour-blind safe).
 REGULARIZERS = ("none", "l1", "l2", "elastic_net", "max_norm", "dropout")

@@ -43,6 +43,7 @@ import numpy as np
 
 from .losses import LOSSES, LossFn
 from .regularizers import L1, ElasticNet, Regularizer, make_regularizer
+from .text import fmt_strength, markdown_table
 
 INITIAL_LOSS_TOLERANCE = 0.05
 """Relative deviation of the initial loss from its expected value that still passes."""
@@ -71,7 +72,6 @@ CSV_COLUMNS = (
 )
 """Columns of ``sanity.csv``, one row per check."""
 # What a regularizer's strength means, for the table (as linbench.report, which needs pandas).
-STRENGTH_SYMBOL = {"l1": "λ", "l2": "λ", "elastic_net": "λ", "max_norm": "c", "dropout": "p"}
 
 
 @dataclass(frozen=True)
@@ -519,20 +519,11 @@ def to_markdown(results: Sequence[CheckResult]) -> str:
     rows = []
     for r in results:
         result, criterion = _result_text(r)
-        reg = r.regularizer
-        if reg in STRENGTH_SYMBOL:
-            reg += f" ({STRENGTH_SYMBOL[reg]} = {r.strength:g})"
+        reg = fmt_strength(r.regularizer, r.strength) if r.regularizer else ""
         status = r.status if r.passed else f"**{r.status}**"
         rows.append([status, r.check, r.features, r.loss, reg, result, criterion, r.detail])
-    lines.append(_markdown_table(headers, rows))
+    lines.append(markdown_table(headers, rows))
     return "\n".join(lines) + "\n"
-
-
-def _markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A GitHub-flavoured Markdown table (kept here: this module imports numpy only)."""
-    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n".join(out)
 
 
 def read_statuses(csv_text: str) -> list[tuple[str, str]]:

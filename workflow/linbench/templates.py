@@ -37,7 +37,8 @@ from matplotlib.figure import Figure
 
 from .errors import LinbenchError
 from .plots import load_weights, read_classes, save_figure
-from .report import chosen_cells, fmt_number, fmt_strength, read_runs_csv
+from .report import chosen_cells, read_runs_csv
+from .text import fmt_number, fmt_strength
 
 DRAWABLE_BLOCKS = ("pixels", "hog")
 """Feature blocks whose weights have a picture, in the order rows are drawn."""
