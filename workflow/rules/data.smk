@@ -3,6 +3,8 @@ localrules:
     download,
 
 
+# Network errors and corrupted transfers are retried inside the job, with back-off
+# (pooch); the archive appears only once its checksum matches.
 rule download:
     output:
         archive="resources/cifar-10-binary.tar.gz",
@@ -10,7 +12,6 @@ rule download:
         "logs/download.log",
     benchmark:
         "results/benchmarks/download.tsv"
-    retries: 0
     conda:
         "../envs/linbench.yaml"
     params:

@@ -15,18 +15,18 @@ rule train:
         f"results/benchmarks/runs/{CELL_PATTERN}.tsv"
     group:
         "cells"
-    # A shell job, not `script:`, so a cell's process imports numpy and the numpy core
-    # only: start-up stays small next to a 1-2 s training run.
     conda:
         "../envs/linbench.yaml"
     threads: config["train"]["threads"]
     resources:
         mem_mb=1000,
-        runtime=20,
+        runtime=2,  # minutes
     params:
         python=PYTHON,
         script=f"{SCRIPTS}/train_cell.py",
         settings=get_train_settings,
+    # A shell job, not `script:`, so a cell's process imports numpy and the numpy core
+    # only: start-up stays small next to a 1-2 s training run.
     shell:
         "{params.python:q} {params.script:q} --features-dir $(dirname {input.train_X:q})"
         " --out-dir $(dirname {output.metrics:q}) --loss {wildcards.loss}"
