@@ -69,7 +69,7 @@ rule sanity_gate:
     conda:
         "../envs/linbench.yaml"
     script:
-        "../scripts/sanity_checks.py"
+        "../scripts/sanity_gate.py"
 
 
 rule plot_templates:

@@ -29,7 +29,8 @@ rule train:
     # only: start-up stays small next to a 1-2 s training run.
     shell:
         "{params.python:q} {params.script:q} --features-dir $(dirname {input.train_X:q})"
-        " --out-dir $(dirname {output.metrics:q}) --loss {wildcards.loss}"
+        " --out-dir $(dirname {output.metrics:q}) --features {wildcards.features}"
+        " --loss {wildcards.loss}"
         " --regularizer {wildcards.reg} --strength {wildcards.strength}"
         " --batch-size {wildcards.batch} --learning-rate {wildcards.lr}"
         " --seed {wildcards.seed} {params.settings} > {log:q} 2>&1"

@@ -1,19 +1,15 @@
-"""Rules sanity_checks and sanity_gate (workflow/rules/sanity.smk).
+"""Rule sanity_checks: the initial loss and gradient checks on the real training features.
 
-sanity_checks: the initial loss and gradient checks on the real training features ->
-sanity.csv and sanity.md; always succeeds when the checks ran, failed or not.
-sanity_gate: creates sanity.ok when every check passed, and fails naming the failed
-checks otherwise, so that `snakemake` exits with an error.
+Writes sanity.csv and sanity.md, and succeeds whenever the checks ran, failed or not:
+rule sanity_gate turns a failed check into a failed run.
 """
 
 import json
 import logging
-from pathlib import Path
 
 import numpy as np
 
 from linbench import sanity
-from linbench.errors import LinbenchError
 from linbench.io import write_text
 from linbench.scripting import run
 
@@ -48,20 +44,4 @@ def checks() -> None:
     (log.info if banner.startswith("PASS") else log.warning)("%s", banner)
 
 
-def gate() -> None:
-    table = Path(snakemake.input.table)
-    statuses = sanity.read_statuses(table.read_text())
-    if not statuses:
-        raise LinbenchError(f"{table}: holds no sanity check; rerun rule sanity_checks")
-    failed = [name for status, name in statuses if status != "PASS"]
-    if failed:
-        raise LinbenchError(
-            f"{len(failed)} of {len(statuses)} sanity checks failed ({'; '.join(failed)}): "
-            f"see {table.with_suffix('.md')}"
-        )
-    write_text(snakemake.output[0], f"all {len(statuses)} sanity checks passed\n")
-
-
-# One script for both rules: they share the table's format (linbench.sanity).
-MAIN = {"sanity_checks": checks, "sanity_gate": gate}
-run(MAIN[snakemake.rule], snakemake.log[0], rule=snakemake.rule)
+run(checks, snakemake.log[0], rule="sanity_checks")

@@ -1,6 +1,6 @@
 """Rule train: one grid cell. Run as a plain script (not `script:`) to start fast.
 
-Usage: train_cell.py --features-dir DIR --out-dir DIR --loss svm --regularizer l2 ...
+Usage: train_cell.py --features-dir DIR --out-dir DIR --features hog --loss svm ...
 """
 
 import argparse
@@ -14,10 +14,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--features-dir", required=True)
     parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--features-name", default=None)
     for field in fields(CellSpec):
-        if field.name == "features":
-            continue
         kind = {"str": str, "int": int, "float": float}[str(field.type)]
         flag = "--" + field.name.replace("_", "-")
         if field.default is MISSING:
@@ -30,8 +27,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = vars(parse_args())
     features_dir, out_dir = args.pop("features_dir"), args.pop("out_dir")
-    name = args.pop("features_name") or features_dir.rstrip("/").rsplit("/", 1)[-1]
-    run_cell(CellSpec(features=name, **args), features_dir, out_dir)
+    run_cell(CellSpec(**args), features_dir, out_dir)
 
 
 run(main, None, rule="train")
