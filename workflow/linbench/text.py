@@ -7,17 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .grid import format_value
+from .names import REGULARIZERS, format_value
 
-# What `strength` means for each regularizer, for labels (see linbench.regularizers).
-STRENGTH_SYMBOL = {
-    "none": "",
-    "l1": "λ",
-    "l2": "λ",
-    "elastic_net": "λ",
-    "max_norm": "c",
-    "dropout": "p",
-}
+STRENGTH_SYMBOL = {name: reg.symbol for name, reg in REGULARIZERS.items()}
+"""What `strength` is called for each regularizer, in labels (see linbench.names)."""
 
 
 def fmt_number(value: float) -> str:

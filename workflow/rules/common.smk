@@ -14,15 +14,15 @@ os.environ.update(
 from linbench.config import validate_config
 from linbench.errors import LinbenchError
 from linbench.features import BLOCK_DEFAULTS, resolve_feature_sets
-from linbench.grid import (
+from linbench.grid import INT_RE, NAME_RE, NUMBER_RE, expand_grid
+from linbench.names import (
     CELL_PATTERN,
-    INT_RE,
-    NAME_RE,
-    NUMBER_RE,
+    DRAWABLE_BLOCKS,
+    LOSSES,
+    REGULARIZERS,
     RUNS_DIR,
-    expand_grid,
+    SPLITS,
 )
-from linbench.locks import clear_stale_snakemake_locks
 
 # ----------------------------------------------------------------------------- config
 # Validated once, before any job runs: a bad value stops here with one line naming the
@@ -40,13 +40,6 @@ except (LinbenchError, ValueError) as err:
     )
 
 
-# A run killed with SIGKILL leaves Snakemake's lock behind; when no other run is alive
-# here, it is stale, so the same command resumes the run (see linbench/locks.py).
-if workflow.is_main_process and clear_stale_snakemake_locks():
-    print("linbench: removed the stale lock of an interrupted run", file=sys.stderr)
-
-
-SPLITS = ["train", "val", "test"]
 CELLS = expand_grid(config["grid"])
 REPORTS = "results/reports"
 FIGURES = f"{REPORTS}/figures"
@@ -59,13 +52,12 @@ PYTHON = sys.executable
 wildcard_constraints:
     split="train|val|test",
     shard=INT_RE,
-    fset=NAME_RE,
     features=NAME_RE,
-    loss="svm|softmax",
-    reg="none|l1|l2|elastic_net|max_norm|dropout",
+    loss="|".join(LOSSES),
+    regularizer="|".join(REGULARIZERS),
     strength=NUMBER_RE,
-    batch=INT_RE,
-    lr=NUMBER_RE,
+    batch_size=INT_RE,
+    learning_rate=NUMBER_RE,
     seed=INT_RE,
 
 
@@ -109,14 +101,14 @@ TRAINING_FIGURES = {
 
 
 def get_feature_blocks(wildcards):
-    """The blocks of feature set `fset`, validated and completed with their defaults."""
-    return FEATURE_SETS[wildcards.fset]
+    """The blocks of feature set `features`, validated and completed with their defaults."""
+    return FEATURE_SETS[wildcards.features]
 
 
 def get_shard_outputs(wildcards):
-    """Every shard's features and record of feature set `fset`, per split, in order."""
+    """Every shard's features and record of feature set `features`, per split, in order."""
     shards = range(config["features"]["shards"])
-    prefix = f"results/features/{wildcards.fset}/shards"
+    prefix = f"results/features/{wildcards.features}/shards"
     return {
         f"{split}_{kind}": [f"{prefix}/{split}_{shard}.{ext}" for shard in shards]
         for split in SPLITS
@@ -170,17 +162,11 @@ def get_curves_setting():
 
 # ----------------------------------------------------------------------------- sanity checks
 
-# Sanity checks (initial loss, gradient check) and learned templates: issue 7.
-# Assumes common.smk (config, CELLS, REPORTS, FIGURES, LINBENCH_DIR, get_grid_features,
-# get_report_outputs).
 SANITY_TABLE = f"{REPORTS}/sanity.csv"
 SANITY_MARKDOWN = f"{REPORTS}/sanity.md"
 # Exists only when every check passed (rule sanity_gate).
 SANITY_OK = f"{REPORTS}/sanity.ok"
-TEMPLATE_FIGURE = f"{FIGURES}/templates_{{fset}}_{{loss}}.png"
-# Blocks with a template picture (linbench.templates.DRAWABLE_BLOCKS; not imported here,
-# it would load matplotlib for every `snakemake` call).
-TEMPLATE_BLOCKS = ("pixels", "hog")
+TEMPLATE_FIGURE = f"{FIGURES}/templates_{{features}}_{{loss}}.png"
 
 
 def get_sanity_outputs():
@@ -188,18 +174,18 @@ def get_sanity_outputs():
     return [SANITY_TABLE, SANITY_MARKDOWN, *get_template_figures(), SANITY_OK]
 
 
-def get_template_blocks(fset):
-    """The kinds of the blocks of feature set `fset` that have a template picture."""
-    blocks = config["features"]["sets"].get(fset, [])
-    return [b["block"] for b in blocks if b["block"] in TEMPLATE_BLOCKS]
+def get_template_blocks(features):
+    """The kinds of the blocks of feature set `features` that have a template picture."""
+    blocks = config["features"]["sets"].get(features, [])
+    return [b["block"] for b in blocks if b["block"] in DRAWABLE_BLOCKS]
 
 
 def get_template_figures():
     """One figure per loss and grid feature set with a pixels or HOG block."""
     return [
-        TEMPLATE_FIGURE.format(fset=fset, loss=loss)
-        for fset in get_grid_features()
-        if get_template_blocks(fset)
+        TEMPLATE_FIGURE.format(features=features, loss=loss)
+        for features in get_grid_features()
+        if get_template_blocks(features)
         for loss in config["grid"]["loss"]
     ]
 
@@ -209,7 +195,7 @@ def get_template_weights(wildcards):
     return [
         f"{cell.path}/weights.npz"
         for cell in CELLS
-        if cell.features == wildcards.fset and cell.loss == wildcards.loss
+        if cell.features == wildcards.features and cell.loss == wildcards.loss
     ]
 
 

@@ -2,12 +2,12 @@ rule extract_features:
     input:
         images="results/data/{split}_images.npy",
     output:
-        features="results/features/{fset}/shards/{split}_{shard}.npy",
-        info="results/features/{fset}/shards/{split}_{shard}.json",
+        features="results/features/{features}/shards/{split}_{shard}.npy",
+        info="results/features/{features}/shards/{split}_{shard}.json",
     log:
-        "logs/features/{fset}/{split}_{shard}.log",
+        "logs/features/{features}/{split}_{shard}.log",
     benchmark:
-        "results/benchmarks/features/{fset}/{split}_{shard}.tsv"
+        "results/benchmarks/features/{features}/{split}_{shard}.tsv"
     conda:
         "../envs/linbench.yaml"
     resources:
@@ -26,16 +26,16 @@ rule gather_features:
         **{f"{split}_labels": f"results/data/{split}_labels.npy" for split in SPLITS},
     output:
         **{
-            f"{split}_{kind}": f"results/features/{{fset}}/{split}_{kind}.npy"
+            f"{split}_{kind}": f"results/features/{{features}}/{split}_{kind}.npy"
             for split in SPLITS
             for kind in ("X", "y")
         },
-        stats="results/features/{fset}/stats.npz",
-        info="results/features/{fset}/info.json",
+        stats="results/features/{features}/stats.npz",
+        info="results/features/{features}/info.json",
     log:
-        "logs/features/{fset}/gather.log",
+        "logs/features/{features}/gather.log",
     benchmark:
-        "results/benchmarks/features/{fset}/gather.tsv"
+        "results/benchmarks/features/{features}/gather.tsv"
     conda:
         "../envs/linbench.yaml"
     resources:

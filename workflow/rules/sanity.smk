@@ -7,8 +7,8 @@ localrules:
 
 rule sanity_checks:
     input:
-        X=expand("results/features/{fset}/train_X.npy", fset=get_grid_features()),
-        y=expand("results/features/{fset}/train_y.npy", fset=get_grid_features()),
+        X=expand("results/features/{features}/train_X.npy", features=get_grid_features()),
+        y=expand("results/features/{features}/train_y.npy", features=get_grid_features()),
         splits="results/data/splits.json",
         # The code under test: editing it (say, to fix a failed check) reruns the checks.
         code=expand(
@@ -77,24 +77,24 @@ rule plot_templates:
         runs=f"{REPORTS}/runs.csv",
         # Only the chosen cells' weights are read; which ones depends on results.
         weights=get_template_weights,
-        info="results/features/{fset}/info.json",
+        info="results/features/{features}/info.json",
         splits="results/data/splits.json",
     output:
         report(
             TEMPLATE_FIGURE,
             caption="../report/templates.rst",
             category="Templates",
-            labels={"features": "{fset}", "loss": "{loss}"},
+            labels={"features": "{features}", "loss": "{loss}"},
         ),
     log:
-        "logs/report/plot_templates_{fset}_{loss}.log",
+        "logs/report/plot_templates_{features}_{loss}.log",
     benchmark:
-        "results/benchmarks/report/plot_templates_{fset}_{loss}.tsv"
+        "results/benchmarks/report/plot_templates_{features}_{loss}.tsv"
     conda:
         "../envs/linbench.yaml"
     resources:
         mem_mb=1000,
     params:
-        blocks=lambda wildcards: get_template_blocks(wildcards.fset),
+        blocks=lambda wildcards: get_template_blocks(wildcards.features),
     script:
         "../scripts/plot_templates.py"

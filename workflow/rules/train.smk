@@ -31,6 +31,6 @@ rule train:
         "{params.python:q} {params.script:q} --features-dir $(dirname {input.train_X:q})"
         " --out-dir $(dirname {output.metrics:q}) --features {wildcards.features}"
         " --loss {wildcards.loss}"
-        " --regularizer {wildcards.reg} --strength {wildcards.strength}"
-        " --batch-size {wildcards.batch} --learning-rate {wildcards.lr}"
+        " --regularizer {wildcards.regularizer} --strength {wildcards.strength}"
+        " --batch-size {wildcards.batch_size} --learning-rate {wildcards.learning_rate}"
         " --seed {wildcards.seed} {params.settings} > {log:q} 2>&1"

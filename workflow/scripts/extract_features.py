@@ -25,7 +25,9 @@ def main() -> None:
     keep_freed_memory()
     cpu, wall = time.process_time(), time.perf_counter()
     images = np.load(snakemake.input.images, mmap_mode="r")
-    blocks = resolve_blocks(params.blocks, images.shape[1:], key=f"features.sets.{wildcards.fset}")
+    blocks = resolve_blocks(
+        params.blocks, images.shape[1:], key=f"features.sets.{wildcards.features}"
+    )
     shard = int(wildcards.shard)
     start, stop = shard_bounds(len(images), params.shards, shard)
     features = extract(images[start:stop], blocks, name=snakemake.input.images)
@@ -34,7 +36,7 @@ def main() -> None:
     write_json(
         snakemake.output.info,
         {
-            "feature_set": wildcards.fset,
+            "feature_set": wildcards.features,
             "split": wildcards.split,
             "shard": shard,
             "shards": params.shards,
@@ -49,7 +51,7 @@ def main() -> None:
     )
     log.info(
         "%s %s shard %d/%d: images [%d, %d) -> %s features in %.2f s CPU (%.1f us/image)",
-        wildcards.fset,
+        wildcards.features,
         wildcards.split,
         shard,
         params.shards,

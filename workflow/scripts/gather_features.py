@@ -25,11 +25,11 @@ SPLITS = ("train", "val", "test")
 
 def main() -> None:
     log = logging.getLogger("linbench.gather_features")
-    fset, inputs, output = snakemake.wildcards.fset, snakemake.input, snakemake.output
+    features, inputs, output = snakemake.wildcards.features, snakemake.input, snakemake.output
     keep_freed_memory()
     infos = {s: [json.loads(Path(p).read_text()) for p in inputs[f"{s}_info"]] for s in SPLITS}
     image_shape = infos["train"][0]["image_shape"]
-    blocks = resolve_blocks(snakemake.params.blocks, image_shape, key=f"features.sets.{fset}")
+    blocks = resolve_blocks(snakemake.params.blocks, image_shape, key=f"features.sets.{features}")
     described = describe_blocks(blocks, image_shape)
     dimension = described[-1]["stop"]
 
@@ -50,7 +50,7 @@ def main() -> None:
     write_json(
         output.info,
         {
-            "feature_set": fset,
+            "feature_set": features,
             "dimension": dimension,
             "dtype": "float32",
             "image_shape": image_shape,
@@ -70,7 +70,7 @@ def main() -> None:
     )
     log.info(
         "%s: %d features; %s images; %d constant on train",
-        fset,
+        features,
         dimension,
         ", ".join(f"{split} {len(labels[split])}" for split in SPLITS),
         stats.constant.sum(),

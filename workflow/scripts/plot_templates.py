@@ -12,7 +12,7 @@ def main() -> None:
         snakemake.input.weights,
         snakemake.input.info,
         snakemake.input.splits,
-        features=snakemake.wildcards.fset,
+        features=snakemake.wildcards.features,
         loss=snakemake.wildcards.loss,
         path=snakemake.output[0],
     )

@@ -29,9 +29,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from .errors import LinbenchError
-from .io import atomic_path
-from .report import (
+from ..errors import LinbenchError
+from ..io import atomic_path
+from ..report import (
     SETTING_KEYS,
     choose,
     chosen_cells,
@@ -39,7 +39,7 @@ from .report import (
     read_runs_csv,
     settings_table,
 )
-from .text import fmt_number, fmt_strength, strength_text
+from ..text import fmt_number, fmt_strength, strength_text
 
 # One colour per regularizer, the same in every figure (colour-blind safe).
 REGULARIZERS = ("none", "l1", "l2", "elastic_net", "max_norm", "dropout")

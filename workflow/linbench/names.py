@@ -1,0 +1,205 @@
+"""Every name and default of the study, in one place: pure Python, standard library only.
+
+The schema, ``common.smk``, the numpy core, the reports, the figures and the sanity checks
+all read their names from here, so adding a regularizer, a feature block or a column is
+one edit here plus the code that implements it (``tests/test_names.py`` checks that the
+schema's enumerations and defaults equal these).
+
+What is defined here: the data set (classes, image shape, splits), the losses, the
+regularizers and what ``strength`` means for each, the feature blocks and their default
+parameters, the training defaults, the run statuses, the columns of the per-epoch history
+and of ``runs.csv``, and :class:`Cell`, one point of the grid with its folder.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+# ----------------------------------------------------------------------------- data set
+
+CLASS_NAMES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+NUM_CLASSES = len(CLASS_NAMES)
+IMAGE_SHAPE = (32, 32, 3)
+"""(height, width, channels) of a CIFAR-10 image."""
+SPLITS = ("train", "val", "test")
+CIFAR_TRAIN_IMAGES = 50_000
+"""Images in the five training batches, before the validation split is held out."""
+
+# ----------------------------------------------------------------------------- losses
+
+LOSSES = ("svm", "softmax")
+"""``svm``: Weston-Watkins multiclass hinge; ``softmax``: softmax cross-entropy."""
+
+
+# ----------------------------------------------------------------------------- regularizers
+
+
+@dataclass(frozen=True)
+class RegularizerName:
+    """What a regularizer is called and what its one number, ``strength``, means.
+
+    ``symbol`` labels the strength in tables and figures (``λ = 0.001``); ``hook`` says where
+    it acts in an SGD step: ``penalty`` (added to the loss), ``transform`` (of the training
+    minibatch), ``project`` (of W after each update) or ``none``. The valid strengths are
+    ``low < s`` (``low <= s`` when ``low_inclusive``) and ``s <= high``.
+    """
+
+    name: str
+    symbol: str
+    meaning: str
+    hook: str
+    low: float
+    low_inclusive: bool
+    high: float = math.inf
+
+    def is_valid(self, strength: float) -> bool:
+        """True for a strength inside the valid range."""
+        above = strength >= self.low if self.low_inclusive else strength > self.low
+        return bool(above and strength <= self.high)
+
+    @property
+    def valid_text(self) -> str:
+        """The valid range in words, for error messages: ``>= 0``, ``in (0, 1]``."""
+        if self.low == self.high:
+            return f"{self.low:g}"
+        if math.isinf(self.high):
+            return f"{'>=' if self.low_inclusive else '>'} {self.low:g}"
+        return f"in {'[' if self.low_inclusive else '('}{self.low:g}, {self.high:g}]"
+
+
+REGULARIZERS: dict[str, RegularizerName] = {
+    r.name: r
+    for r in (
+        RegularizerName("none", "", "must be 0", "none", 0.0, True, 0.0),
+        RegularizerName("l1", "λ", "lambda in lambda * sum |W|", "penalty", 0.0, True),
+        RegularizerName("l2", "λ", "lambda in lambda * sum W^2", "penalty", 0.0, True),
+        RegularizerName(
+            "elastic_net",
+            "λ",
+            "lambda in lambda * (beta * sum W^2 + sum |W|)",
+            "penalty",
+            0.0,
+            True,
+        ),
+        RegularizerName(
+            "max_norm", "c", "radius c: ||W[:, j]||_2 <= c for every class j", "project", 0.0, False
+        ),
+        RegularizerName(
+            "dropout", "p", "keep probability p of each input feature", "transform", 0.0, False, 1.0
+        ),
+    )
+}
+"""Regularizers by the names used in the config (``grid.regularizer``), in display order."""
+
+# ----------------------------------------------------------------------------- feature blocks
+
+FEATURE_BLOCKS: dict[str, dict[str, Any]] = {
+    "hog": {
+        "orientations": 9,
+        "pixels_per_cell": [8, 8],
+        "cells_per_block": [2, 2],
+        "block_norm": "L2-Hys",
+        "channel_axis": None,
+    },
+    "color_hist": {"bins": 10},
+    "pixels": {},
+}
+"""Every feature block with its parameters and their defaults (``features.sets``)."""
+HOG_BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
+DRAWABLE_BLOCKS = ("pixels", "hog")
+"""Blocks whose learned weights can be drawn as a class template picture."""
+
+# ----------------------------------------------------------------------------- training
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "epochs": 20,
+    "init_scale": 1e-3,
+    "margin": 1.0,
+    "elastic_net_beta": 1.0,
+    "momentum": 0.0,
+    "lr_decay": 1.0,
+    "lr_decay_every": 0,
+}
+"""The fixed training settings (config ``train``, but ``threads``) and their defaults."""
+
+SMALL_WEIGHT = 1e-3
+"""|w| below this counts as "near zero" (what L1 makes many of)."""
+
+# ----------------------------------------------------------------------------- outcomes
+
+STATUSES = ("ok", "diverged", "collapsed", "unstable")
+"""What became of a run. ``ok`` is the only status a "best" setting may have; the others,
+in the order that decides when several apply, are defined in :mod:`linbench.outcome`."""
+
+# ----------------------------------------------------------------------------- tables
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_acc", "seconds")
+"""Columns of a cell's ``history.csv``: one row per epoch."""
+
+
+# ----------------------------------------------------------------------------- grid cells
+
+RUNS_DIR = "results/runs"
+CELL_PATTERN = (
+    "features~{features}/loss~{loss}/reg~{regularizer}/strength~{strength}/"
+    "batch~{batch_size}/lr~{learning_rate}/seed~{seed}"
+)
+"""A cell's folder under :data:`RUNS_DIR`; its ``{...}`` are Snakemake wildcards too."""
+
+
+def format_value(value: float | int) -> str:
+    """Canonical text of a grid number: ints as ints, floats in shortest general form.
+
+    >>> [format_value(v) for v in (0, 128, 0.001, 1e-05, 0.5, 1.0, 10.0)]
+    ['0', '128', '0.001', '1e-05', '0.5', '1', '10']
+    """
+    if isinstance(value, bool):
+        raise TypeError("grid values are numbers, not booleans")
+    if isinstance(value, int):
+        return str(value)
+    return f"{float(value):.10g}"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid point: what a user varies. Its folder name spells out every field."""
+
+    features: str
+    loss: str
+    regularizer: str
+    strength: float
+    batch_size: int
+    learning_rate: float
+    seed: int
+
+    @property
+    def wildcards(self) -> dict[str, str]:
+        """The cell's values as the strings its path uses."""
+        return {
+            key: value if isinstance(value, str) else format_value(value)
+            for key, value in asdict(self).items()
+        }
+
+    @property
+    def path(self) -> str:
+        """The cell's folder, e.g. ``results/runs/features~hog/.../seed~0``."""
+        return f"{RUNS_DIR}/{CELL_PATTERN.format(**self.wildcards)}"
+
+
+CELL_KEYS = tuple(f.name for f in fields(Cell))
+"""The fields of a cell, as columns of ``runs.csv``."""
+SETTING_KEYS = tuple(k for k in CELL_KEYS if k != "seed")
+"""A *setting* is a cell up to its seed: what a user chooses."""
