@@ -153,8 +153,10 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_acc", "seconds")
 # ----------------------------------------------------------------------------- grid cells
 
 RUNS_DIR = "results/runs"
+ALL_IMAGES = "all"
+"""``train_size`` of a cell that trains on the whole training split."""
 CELL_PATTERN = (
-    "features~{features}/loss~{loss}/reg~{regularizer}/strength~{strength}/"
+    "features~{features}/n~{train_size}/loss~{loss}/reg~{regularizer}/strength~{strength}/"
     "batch~{batch_size}/lr~{learning_rate}/seed~{seed}"
 )
 """A cell's folder under :data:`RUNS_DIR`; its ``{...}`` are Snakemake wildcards too."""
@@ -175,9 +177,14 @@ def format_value(value: float | int) -> str:
 
 @dataclass(frozen=True)
 class Cell:
-    """One grid point: what a user varies. Its folder name spells out every field."""
+    """One grid point: what a user varies. Its folder name spells out every field.
+
+    ``train_size`` is the number of training images (a nested, stratified subset of the
+    training split, see :mod:`linbench.subsets`) or :data:`ALL_IMAGES` for the whole split.
+    """
 
     features: str
+    train_size: int | str
     loss: str
     regularizer: str
     strength: float

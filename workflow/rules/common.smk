@@ -41,6 +41,8 @@ except (LinbenchError, ValueError) as err:
 
 
 CELLS = expand_grid(config["grid"])
+# The enabled sub-grids (a sub-grid set to null is switched off).
+GRIDS = {name: grid for name, grid in config["grid"].items() if grid is not None}
 REPORTS = "results/reports"
 FIGURES = f"{REPORTS}/figures"
 SCRIPTS = str(Path(workflow.basedir) / "workflow/scripts")
@@ -59,6 +61,30 @@ wildcard_constraints:
     batch_size=INT_RE,
     learning_rate=NUMBER_RE,
     seed=INT_RE,
+
+
+# ----------------------------------------------------------------------------- grid values
+
+
+def get_grid_values(key):
+    """Every value of `key` (a sub-grid key such as "loss") over the enabled sub-grids,
+    each once, in config order."""
+    return list(dict.fromkeys(v for grid in GRIDS.values() for v in grid[key]))
+
+
+def get_grid_strengths():
+    """Each regularizer of the study -> its strengths over the enabled sub-grids."""
+    return {
+        reg: list(
+            dict.fromkeys(
+                s
+                for grid in GRIDS.values()
+                if reg in grid["regularizer"]
+                for s in grid["strength"][reg]
+            )
+        )
+        for reg in get_grid_values("regularizer")
+    }
 
 
 # ----------------------------------------------------------------------------- targets
@@ -118,7 +144,7 @@ def get_shard_outputs(wildcards):
 
 def get_hog_example_block():
     """(feature set, block) of the first HOG block, preferring the sets the grid uses."""
-    for name in [*config["grid"]["features"], *FEATURE_SETS]:
+    for name in [*get_grid_values("features"), *FEATURE_SETS]:
         for block in FEATURE_SETS.get(name, []):
             if block["block"] == "hog":
                 return name, block
@@ -130,7 +156,7 @@ def get_hog_example_block():
 
 def get_grid_features():
     """The feature sets the grid trains on, each once."""
-    return list(dict.fromkeys(config["grid"]["features"]))
+    return get_grid_values("features")
 
 
 def get_cell_outputs(filename):
@@ -153,10 +179,10 @@ def get_train_settings(wildcards):
 def get_curves_setting():
     """Learning curves show every learning rate of one setting: no regularizer (if in
     the grid) at the smallest batch size, whose noisy steps diverge first."""
-    regs = config["grid"]["regularizer"]
+    regs = get_grid_values("regularizer")
     return {
         "regularizer": "none" if "none" in regs else regs[0],
-        "batch_size": min(config["grid"]["batch_size"]),
+        "batch_size": min(get_grid_values("batch_size")),
     }
 
 
@@ -186,7 +212,7 @@ def get_template_figures():
         TEMPLATE_FIGURE.format(features=features, loss=loss)
         for features in get_grid_features()
         if get_template_blocks(features)
-        for loss in config["grid"]["loss"]
+        for loss in get_grid_values("loss")
     ]
 
 

@@ -38,16 +38,16 @@ rule sanity_checks:
         mem_mb=1000,
     params:
         features=get_grid_features(),
-        losses=config["grid"]["loss"],
+        losses=get_grid_values("loss"),
         # Each regularizer is checked at the grid's first strength for it.
         regularizers={
-            reg: config["grid"]["strength"][reg][0]
-            for reg in config["grid"]["regularizer"]
+            reg: strengths[0]
+            for reg, strengths in get_grid_strengths().items()
         },
         init_scale=config["train"]["init_scale"],
         margin=config["train"]["margin"],
         elastic_net_beta=config["train"]["elastic_net_beta"],
-        seed=config["grid"]["seed"][0],
+        seed=get_grid_values("seed")[0],
         # Sample sizes: rows for the initial loss and for the gradient, weights compared.
         loss_rows=500,
         gradient_rows=100,
