@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -19,7 +21,7 @@ def labels():
 def test_smaller_subsets_lie_inside_larger_ones(labels):
     sizes = [50, 200, 1000, len(labels)]
     subsets = [set(subset_indices(labels, n, seed=3)) for n in sizes]
-    for small, large in zip(subsets, subsets[1:], strict=False):
+    for small, large in itertools.pairwise(subsets):
         assert small < large
     assert [len(s) for s in subsets] == sizes
 
