@@ -84,7 +84,7 @@ def get_report_outputs():
     ]
 
 
-# One rule per figure (rules/report.smk): plot_<name> draws figures/<name>.png.
+# Each figure has its own job in report.smk (plot_<name> draws figures/<name>.png).
 REPORT_FIGURES = {
     name: f"{FIGURES}/{name}.png"
     for name in (
