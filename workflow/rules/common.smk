@@ -105,21 +105,25 @@ def get_report_outputs():
         f"{REPORTS}/runs.csv",
         f"{REPORTS}/history.csv",
         f"{REPORTS}/summary.md",
-        *ACCURACY_FIGURES.values(),
-        *TRAINING_FIGURES.values(),
+        *REPORT_FIGURES.values(),
         f"{FIGURES}/hog_examples.png",
     ]
 
 
-ACCURACY_FIGURES = {
-    "heatmaps": f"{FIGURES}/val_heatmaps.png",
-    "best_accuracy": f"{FIGURES}/best_accuracy.png",
-    "time_accuracy": f"{FIGURES}/time_vs_accuracy.png",
-    "confusion": f"{FIGURES}/confusion_matrix.png",
-}
-TRAINING_FIGURES = {
-    "learning_curves": f"{FIGURES}/learning_curves.png",
-    "weights": f"{FIGURES}/weights.png",
+# Each figure has its own job in report.smk (plot_<name> draws figures/<name>.png).
+REPORT_FIGURES = {
+    name: f"{FIGURES}/{name}.png"
+    for name in (
+        "val_heatmaps",
+        "best_accuracy",
+        "time_vs_accuracy",
+        "confusion_matrix",
+        "accuracy_vs_size",
+        "regularization_path",
+        "gap_vs_size",
+        "learning_curves",
+        "weights",
+    )
 }
 
 

@@ -2,7 +2,6 @@
 localrules:
     sanity_checks,
     sanity_gate,
-    plot_templates,
 
 
 rule sanity_checks:
@@ -70,31 +69,3 @@ rule sanity_gate:
         "../envs/linbench.yaml"
     script:
         "../scripts/sanity_gate.py"
-
-
-rule plot_templates:
-    input:
-        runs=f"{REPORTS}/runs.csv",
-        # Only the chosen cells' weights are read; which ones depends on results.
-        weights=get_template_weights,
-        info="results/features/{features}/info.json",
-        splits="results/data/splits.json",
-    output:
-        report(
-            TEMPLATE_FIGURE,
-            caption="../report/templates.rst",
-            category="Templates",
-            labels={"features": "{features}", "loss": "{loss}"},
-        ),
-    log:
-        "logs/report/plot_templates_{features}_{loss}.log",
-    benchmark:
-        "results/benchmarks/report/plot_templates_{features}_{loss}.tsv"
-    conda:
-        "../envs/linbench.yaml"
-    resources:
-        mem_mb=1000,
-    params:
-        blocks=lambda wildcards: get_template_blocks(wildcards.features),
-    script:
-        "../scripts/plot_templates.py"
