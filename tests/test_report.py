@@ -57,7 +57,7 @@ def fmt(values: list[float], n: int = VAL_IMAGES) -> str:
 
 def make_cell(root: Path, loss: str, reg: str, lr: float, seed: int) -> Path:
     """Write one cell's metrics.json, history.csv and weights.npz as `rule train` does."""
-    cell = Cell("hog", loss, reg, STRENGTH[reg], BATCH, lr, seed)
+    cell = Cell("hog", "all", loss, reg, STRENGTH[reg], BATCH, lr, seed)
     folder = root / cell.path
     vals, tests = ACC[(loss, reg, lr)]
     val, test = vals[seed], tests[seed]
