@@ -199,6 +199,16 @@ SANITY_OK = f"{REPORTS}/sanity.ok"
 TEMPLATE_FIGURE = f"{FIGURES}/templates_{{features}}_{{loss}}.png"
 
 
+def get_sanity_code():
+    """The code the sanity checks test: editing it reruns them."""
+    package = Path(LINBENCH_DIR) / "linbench"
+    core = [
+        package / f"{module}.py"
+        for module in ("losses", "regularizers", "train", "names")
+    ]
+    return [str(p) for p in [*core, *sorted((package / "sanity").glob("*.py"))]]
+
+
 def get_sanity_outputs():
     """Sanity table (CSV, Markdown), template figures, and the all-checks-passed marker."""
     return [SANITY_TABLE, SANITY_MARKDOWN, *get_template_figures(), SANITY_OK]

@@ -6,14 +6,22 @@ localrules:
 
 rule sanity_checks:
     input:
-        X=expand("results/features/{features}/train_X.npy", features=get_grid_features()),
-        y=expand("results/features/{features}/train_y.npy", features=get_grid_features()),
+        X=expand(
+            "results/features/{features}/train_X.npy", features=get_grid_features()
+        ),
+        y=expand(
+            "results/features/{features}/train_y.npy", features=get_grid_features()
+        ),
+        # The labels checks judge accuracy on validation rows.
+        val_X=expand(
+            "results/features/{features}/val_X.npy", features=get_grid_features()
+        ),
+        val_y=expand(
+            "results/features/{features}/val_y.npy", features=get_grid_features()
+        ),
         splits="results/data/splits.json",
         # The code under test: editing it (say, to fix a failed check) reruns the checks.
-        code=expand(
-            f"{LINBENCH_DIR}/linbench/{{module}}.py",
-            module=["losses", "regularizers", "sanity"],
-        ),
+        code=get_sanity_code(),
     output:
         table=report(
             SANITY_TABLE,
@@ -47,10 +55,20 @@ rule sanity_checks:
         margin=config["train"]["margin"],
         elastic_net_beta=config["train"]["elastic_net_beta"],
         seed=get_grid_values("seed")[0],
-        # Sample sizes: rows for the initial loss and for the gradient, weights compared.
-        loss_rows=500,
-        gradient_rows=100,
-        coordinates=40,
+        # How much of the real data each check uses (linbench.sanity.SampleSizes): a few
+        # seconds per feature set.
+        sizes={
+            "loss_rows": 500,  # initial loss
+            "gradient_rows": 100,  # gradient and large-score checks
+            "coordinates": 40,  # weights compared per gradient check (and every bias)
+            "label_rows": 200,  # training rows the labels checks overfit
+            "label_val_rows": 2000,  # validation rows they are judged on
+            "permutations": 5,  # permuted-label trainings per loss
+            "label_epochs": 100,
+            "label_learning_rate": 0.1,
+            "transform_rows": 10,  # dropout: rows and draws of the batch transform
+            "transform_draws": 1000,
+        },
     script:
         "../scripts/sanity_checks.py"
 
