@@ -48,8 +48,7 @@ rule sanity_checks:
         losses=get_grid_values("loss"),
         # Each regularizer is checked at the grid's first strength for it.
         regularizers={
-            reg: strengths[0]
-            for reg, strengths in get_grid_strengths().items()
+            reg: strengths[0] for reg, strengths in get_grid_strengths().items()
         },
         init_scale=config["train"]["init_scale"],
         margin=config["train"]["margin"],
