@@ -146,8 +146,10 @@ class MaxNorm(Regularizer):
     """Max-norm constraint: each class's weight column stays in the L2 ball of radius c.
 
     No penalty; instead, after every update each column ``W[:, j]`` longer than ``c`` (the
-    ``strength``) is scaled back to length c. The weights can then never blow up, whatever
-    the learning rate.
+    ``strength``) is scaled back to length c, so W stays bounded whatever the learning rate.
+    The bias b is not bounded: at a large learning rate it can run away while W cannot keep
+    up, and the model then predicts the same few classes for every input. Such a model's
+    loss stays finite, yet it has *collapsed* to chance accuracy (:mod:`linbench.outcome`).
     """
 
     name: ClassVar[str] = "max_norm"
