@@ -66,6 +66,11 @@ def study(served, tmp_path_factory):
     return workdir, config
 
 
+def train_jobs(counts: dict[str, int]) -> int:
+    """Training jobs in a job count: one rule per bundle of cells, train_<bundle>."""
+    return sum(n for rule, n in counts.items() if rule.startswith("train_"))
+
+
 def cell_dir(workdir: Path, loss="svm", reg="none", strength="0", lr="0.01") -> Path:
     cell = f"loss~{loss}/reg~{reg}/strength~{strength}/batch~16/lr~{lr}/seed~0"
     return workdir / "results/runs/features~hog" / cell
@@ -125,7 +130,7 @@ def test_forcerun_one_cell_reruns_it_and_its_aggregation_only(study):
     )
     assert run.returncode == 0, run.output[-3000:]
     counts = run.job_counts
-    assert counts.get("train") == 1, counts
+    assert train_jobs(counts) == 1, counts  # the cell's bundle
     assert counts.get("aggregate") == 1, counts
     assert not {"download", "prepare", "extract_features", "gather_features"} & set(counts)
     assert other.stat().st_mtime_ns == other_mtime
@@ -134,13 +139,15 @@ def test_forcerun_one_cell_reruns_it_and_its_aggregation_only(study):
     assert strip(target.read_text()) == strip(before)
 
 
-def test_adding_a_learning_rate_runs_only_new_cells(study):
+def test_adding_a_learning_rate_runs_only_the_bundles_it_joins(study):
     workdir, config = study
     config = json.loads(json.dumps(config))
     config["grid"]["learning_rate"].append(0.1)
     run = snakemake(workdir, "--cores", "2", config=config)
     assert run.returncode == 0, run.output[-3000:]
-    assert run.job_counts.get("train") == 4, run.job_counts
+    # One bundle per loss (4 cells each, train.bundle_size 48): the new rate's cells join
+    # them, so both bundle jobs run again.
+    assert train_jobs(run.job_counts) == 2, run.job_counts
     assert len(pd.read_csv(workdir / "results/reports/runs.csv")) == 12
 
 
@@ -149,7 +156,7 @@ def test_narrowing_the_grid_by_overlay(study):
     run = snakemake(workdir, "-n", "--config", "grid={regularizer: [l2]}", config=config)
     assert run.returncode == 0, run.output[-2000:]
     # Only the L2 cells are wanted; they exist, so only the aggregation is redone.
-    assert "train" not in run.job_counts and run.job_counts.get("aggregate") == 1
+    assert not train_jobs(run.job_counts) and run.job_counts.get("aggregate") == 1
 
 
 def test_report_html(study):
@@ -237,6 +244,7 @@ def test_sigkill_midway_is_resumed_by_the_same_command(served, tmp_path):
     _, url, md5 = served
     config = grid_config(url, md5, learning_rate=[0.01, 0.03, 0.1, 0.3], seed=[0, 1])
     config["train"]["epochs"] = 40
+    config["train"]["bundle_size"] = 2  # 16 jobs, so that some finish before the kill
     (tmp_path / "overlay.yaml").write_text(json.dumps(config))
     cmd = [
         sys.executable,
