@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from linbench.cell import HISTORY_TRAIN_IMAGES, run_bundle
-from linbench.grid import check_bundle, expand_grid, make_bundles
+from linbench.grid import check_bundle, expand_grid, make_bundles, parse_cell_path
 from linbench.names import BUNDLE_KEYS, CELL_FILES, CELL_KEYS, MODEL_KEYS, TRAIN_DEFAULTS, Cell
 
 GRID = {
@@ -117,3 +117,11 @@ def test_bundle_size_1_gives_the_numbers_of_a_big_bundle(features, tmp_path):
 
 def test_cell_is_the_names_cell():
     assert Cell is __import__("linbench.grid").grid.Cell
+
+
+def test_a_cell_folder_names_its_cell():
+    for cell in expand_grid(GRID):
+        assert parse_cell_path(cell.path) == cell
+        assert parse_cell_path(f"/some/where/{cell.path}/") == cell
+    with pytest.raises(ValueError, match="not a cell folder"):
+        parse_cell_path("results/runs/features~hog/loss~svm")

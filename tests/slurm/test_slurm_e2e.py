@@ -33,8 +33,8 @@ import pytest
 import yaml
 from helpers import make_cifar_archive
 
-from linbench.grid import expand_grid, make_bundles
-from linbench.names import CELL_FILES, Cell
+from linbench.grid import RUNS_DIR, expand_grid, make_bundles
+from linbench.names import CELL_FILES
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -257,14 +257,13 @@ def scontrol_job(job_id: str) -> dict[str, str]:
 
 def cell_processes(run: Run) -> dict[str, dict]:
     """Cell folder -> probe record of the process that trained it (the one whose command
-    line lists the cell: train_bundle.py --cells JSON)."""
+    line names the cell's files: train_bundle.py ... OUTPUT...)."""
     records = {}
     for path in run.probe_dir.glob("*.json"):
         record = json.loads(path.read_text())
-        argv = record["argv"]
-        if "--cells" in argv:
-            for fields in json.loads(argv[argv.index("--cells") + 1]):
-                cell = Cell(**fields).path
+        for arg in record["argv"]:
+            if arg.startswith(f"{RUNS_DIR}/") and arg.endswith("/metrics.json"):
+                cell = str(Path(arg).parent)
                 assert cell not in records, f"two processes trained {cell}"
                 records[cell] = record
     return records

@@ -11,9 +11,9 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-from .names import BUNDLE_KEYS, CELL_PATTERN, RUNS_DIR, Cell, format_value
+from .names import BUNDLE_KEYS, CELL_KEYS, CELL_PATTERN, RUNS_DIR, Cell, format_value
 
 __all__ = [
     "CELL_PATTERN",
@@ -24,6 +24,7 @@ __all__ = [
     "expand_grid",
     "format_value",
     "make_bundles",
+    "parse_cell_path",
 ]
 
 # Wildcard regexes: a name, or a number as format_value writes it.
@@ -124,3 +125,17 @@ def check_bundle(cells: Sequence[Cell]) -> dict[str, object]:
         if len(values) > 1:
             raise ValueError(f"the cells of a bundle must share {key!r}, got {values}")
     return {key: getattr(cells[0], key) for key in BUNDLE_KEYS}
+
+
+def parse_cell_path(path: str) -> Cell:
+    """The cell whose folder is `path` (``.../features~hog/loss~svm/.../seed~0``, as
+    ``Cell.path`` writes it; anything before the cell's levels is ignored)."""
+    pattern = re.escape(CELL_PATTERN)
+    for key in CELL_KEYS:
+        pattern = pattern.replace(re.escape(f"{{{key}}}"), f"(?P<{key}>[^/]+)")
+    match = re.search(f"(?:^|/){pattern}/?$", str(path))
+    if not match:
+        raise ValueError(f"not a cell folder: {path}")
+    types = {field.name: field.type for field in fields(Cell)}
+    casts = {"int": int, "float": float, "str": str}
+    return Cell(**{k: casts[str(types[k])](v) for k, v in match.groupdict().items()})

@@ -1,4 +1,3 @@
-import dataclasses
 import json
 import math
 import os
@@ -160,11 +159,6 @@ def get_bundle_features(bundle):
         for split in SPLITS
         for kind in ("X", "y")
     }
-
-
-def get_bundle_cells(bundle):
-    """The cells of `bundle` as JSON, for the training script."""
-    return json.dumps([dataclasses.asdict(cell) for cell in bundle.cells])
 
 
 def get_train_settings():

@@ -27,8 +27,9 @@ for bundle in BUNDLES:
             python=PYTHON,
             script=f"{SCRIPTS}/train_bundle.py",
             settings=get_train_settings(),
-            cells=get_bundle_cells(bundle),
-        # A shell job, not `script:`, so the job imports numpy and the numpy core only.
+        # A shell job, not `script:`, so the job imports numpy and the numpy core only. The
+        # cells are named by their output folders, not by params: a bundle that loses cells
+        # (a narrower grid) has nothing to rerun.
         shell:
             "{params.python:q} {params.script:q} --features-dir $(dirname {input.train_X:q})"
-            " --settings {params.settings:q} --cells {params.cells:q} > {log:q} 2>&1"
+            " --settings {params.settings:q} {output:q} > {log:q} 2>&1"

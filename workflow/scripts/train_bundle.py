@@ -1,15 +1,17 @@
 """Rules train_*: one bundle of grid cells in one pass. A plain script (not `script:`), so a
 job imports numpy and the numpy core only and starts fast.
 
-Usage: train_bundle.py --features-dir DIR --settings JSON --cells JSON
-  --settings: the config `train` section; --cells: a list of cells (`Cell` fields).
+Usage: train_bundle.py --features-dir DIR --settings JSON OUTPUT...
+  --settings: the config `train` section; OUTPUT: the files of the bundle's cells, whose
+  folders name the cells (so the rule's params do not change when a bundle gains a cell).
 """
 
 import argparse
 import json
+from pathlib import Path
 
 from linbench.cell import run_bundle
-from linbench.names import Cell
+from linbench.grid import parse_cell_path
 from linbench.scripting import run
 
 
@@ -17,9 +19,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--features-dir", required=True)
     parser.add_argument("--settings", required=True, type=json.loads)
-    parser.add_argument("--cells", required=True, type=json.loads)
+    parser.add_argument("outputs", nargs="+")
     args = parser.parse_args()
-    run_bundle([Cell(**cell) for cell in args.cells], args.settings, args.features_dir)
+    folders = dict.fromkeys(str(Path(path).parent) for path in args.outputs)
+    run_bundle([parse_cell_path(folder) for folder in folders], args.settings, args.features_dir)
 
 
 run(main, None, rule="train")
