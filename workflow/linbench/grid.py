@@ -11,12 +11,32 @@ values (``lr~0.01``, ``strength~1e-05``) is the path the workflow uses.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
-from .names import ALL_IMAGES, CELL_PATTERN, RUNS_DIR, Cell, format_value
+from .names import (
+    ALL_IMAGES,
+    BUNDLE_KEYS,
+    CELL_KEYS,
+    CELL_PATTERN,
+    RUNS_DIR,
+    Cell,
+    format_value,
+)
 
-__all__ = ["CELL_PATTERN", "RUNS_DIR", "Cell", "expand_grid", "format_value"]
+__all__ = [
+    "CELL_PATTERN",
+    "RUNS_DIR",
+    "Bundle",
+    "Cell",
+    "check_bundle",
+    "expand_grid",
+    "format_value",
+    "make_bundles",
+    "parse_cell_path",
+]
 
 # Wildcard regexes: a name, or a number as format_value writes it.
 NAME_RE = r"[A-Za-z0-9_]+"
@@ -80,3 +100,90 @@ def subgrids_of(grid: Mapping[str, Mapping[str, Any] | None]) -> dict[str, list[
                 if name not in names:
                     names.append(name)
     return out
+
+
+# ----------------------------------------------------------------------------- bundles
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Cells trained together in one pass over the data (one job): they share every
+    :data:`BUNDLE_KEYS` field and differ only in :data:`MODEL_KEYS`. `part` numbers the
+    bundles of one set of shared values, from 1."""
+
+    cells: tuple[Cell, ...]
+    part: int
+
+    @property
+    def shared(self) -> dict[str, str]:
+        """The shared fields, as the strings cell paths use."""
+        return {key: self.cells[0].wildcards[key] for key in BUNDLE_KEYS}
+
+    @property
+    def path(self) -> str:
+        """A folder name for its log and benchmark: ``features~hog/.../seed~0/part~1``."""
+        return "/".join([*(f"{k}~{v}" for k, v in self.shared.items()), f"part~{self.part}"])
+
+    @property
+    def rule_name(self) -> str:
+        """The name of its Snakemake rule: ``train_hog_svm_32_0_part1``."""
+        values = (re.sub(r"\W", "_", v) for v in self.shared.values())
+        return "_".join(["train", *values, f"part{self.part}"])
+
+
+def make_bundles(cells: Sequence[Cell], bundle_size: int) -> list[Bundle]:
+    """The cells in bundles of at most `bundle_size`, in a stable order.
+
+    Cells that share every :data:`BUNDLE_KEYS` field go together. Within them, a learning
+    rate's cells stay together where they fit (a rate's cells are split only when there are
+    more of them than `bundle_size`), and rates are packed in the order they first appear:
+    appending a learning rate to the config then only adds cells to the last bundle of
+    each group, or makes new bundles; it never moves a cell from one bundle to another.
+    """
+    if not (isinstance(bundle_size, int) and bundle_size >= 1):
+        raise ValueError(f"bundle_size must be an integer >= 1, got {bundle_size!r}")
+    groups: dict[tuple, dict[float, list[Cell]]] = {}
+    for cell in cells:
+        shared = tuple(getattr(cell, key) for key in BUNDLE_KEYS)
+        groups.setdefault(shared, {}).setdefault(cell.learning_rate, []).append(cell)
+    bundles: list[Bundle] = []
+    for by_rate in groups.values():
+        parts: list[list[Cell]] = [[]]
+        for rate_cells in by_rate.values():
+            for start in range(0, len(rate_cells), bundle_size):
+                piece = rate_cells[start : start + bundle_size]
+                if len(parts[-1]) + len(piece) > bundle_size:
+                    parts.append([])
+                parts[-1].extend(piece)
+        bundles += [Bundle(tuple(part), i) for i, part in enumerate(parts, start=1)]
+    return bundles
+
+
+def check_bundle(cells: Sequence[Cell]) -> dict[str, object]:
+    """The shared fields of cells meant to train together; ValueError naming the first
+    :data:`BUNDLE_KEYS` field on which they disagree (a programming error, never mixed)."""
+    if not cells:
+        raise ValueError("a bundle needs at least one cell")
+    for key in BUNDLE_KEYS:
+        values = list(dict.fromkeys(getattr(cell, key) for cell in cells))
+        if len(values) > 1:
+            raise ValueError(f"the cells of a bundle must share {key!r}, got {values}")
+    return {key: getattr(cells[0], key) for key in BUNDLE_KEYS}
+
+
+def parse_cell_path(path: str) -> Cell:
+    """The cell whose folder is `path` (``.../features~hog/loss~svm/.../seed~0``, as
+    ``Cell.path`` writes it; anything before the cell's levels is ignored)."""
+    pattern = re.escape(CELL_PATTERN)
+    for key in CELL_KEYS:
+        pattern = pattern.replace(re.escape(f"{{{key}}}"), f"(?P<{key}>[^/]+)")
+    match = re.search(f"(?:^|/){pattern}/?$", str(path))
+    if not match:
+        raise ValueError(f"not a cell folder: {path}")
+    types = {field.name: str(field.type) for field in fields(Cell)}
+    casts = {"int": int, "float": float, "str": str, "int | str": _train_size}
+    return Cell(**{k: casts[types[k]](v) for k, v in match.groupdict().items()})
+
+
+def _train_size(text: str) -> int | str:
+    return text if text == ALL_IMAGES else int(text)

@@ -9,6 +9,8 @@ smaller subset lies inside the larger ones. Imports numpy only.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import LinbenchError
@@ -52,3 +54,16 @@ def subset_indices(
             f"use a smaller size or '{ALL_IMAGES}'"
         )
     return np.sort(nested_order(labels, seed)[:size])
+
+
+def training_epochs(train_size: int, batch_size: int, epochs: int, min_updates: int) -> int:
+    """Epochs for a training set of `train_size` images: `epochs`, or more when that many
+    epochs would take fewer than `min_updates` SGD steps.
+
+    Budgeting by steps, not epochs, is what makes small subsets fair: 20 epochs of 1,000
+    images at batch 128 are only 160 steps, far from converged, and a regularizer would
+    then look useless for the wrong reason. The full split (45,000 images, 352 steps per
+    epoch at batch 128) keeps its 20 epochs.
+    """
+    steps_per_epoch = math.ceil(train_size / batch_size)
+    return max(epochs, math.ceil(min_updates / steps_per_epoch))

@@ -1,3 +1,5 @@
+import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -14,14 +16,16 @@ os.environ.update(
 from linbench.config import validate_config
 from linbench.errors import LinbenchError
 from linbench.features import BLOCK_DEFAULTS, resolve_feature_sets
-from linbench.grid import INT_RE, NAME_RE, NUMBER_RE, expand_grid
+from linbench.grid import INT_RE, NAME_RE, NUMBER_RE, expand_grid, make_bundles
 from linbench.names import (
+    CELL_FILES,
     CELL_PATTERN,
     DRAWABLE_BLOCKS,
     LOSSES,
     REGULARIZERS,
     RUNS_DIR,
     SPLITS,
+    TRAIN_DEFAULTS,
 )
 
 # ----------------------------------------------------------------------------- config
@@ -168,13 +172,42 @@ def get_cell_outputs(filename):
     return [f"{cell.path}/{filename}" for cell in CELLS]
 
 
-def get_train_settings(wildcards):
-    """The fixed training settings (config `train`) as command-line options of a cell."""
-    return " ".join(
-        f"--{key.replace('_', '-')} {value}"
-        for key, value in config["train"].items()
-        if key != "threads"
-    )
+# Bundles of cells trained together, one job each (rules in train.smk).
+BUNDLES = make_bundles(CELLS, config["train"]["bundle_size"])
+
+
+def get_bundle_outputs(bundle):
+    """Every file of every cell of `bundle`."""
+    return [f"{cell.path}/{name}" for cell in bundle.cells for name in CELL_FILES]
+
+
+def get_bundle_features(bundle):
+    """The features of every split that `bundle` trains and evaluates on."""
+    features = bundle.cells[0].features
+    return {
+        f"{split}_{kind}": f"results/features/{features}/{split}_{kind}.npy"
+        for split in SPLITS
+        for kind in ("X", "y")
+    }
+
+
+def get_train_settings():
+    """The fixed training settings (config `train`) as JSON, for the training script."""
+    return json.dumps({k: v for k, v in config["train"].items() if k in TRAIN_DEFAULTS})
+
+
+def get_bundle_mem_mb(wildcards, input):
+    """Memory of a bundle job: the features are memory-mapped, but the pages it reads count;
+    plus the per-bundle arrays (scores of 8192 rows x K*C, weights) and Python/numpy."""
+    return 300 + math.ceil(1.2 * input.size_mb)
+
+
+def get_bundle_runtime(bundle):
+    """Minutes for a bundle job (SLURM --time): generous, as a cluster kills late jobs. A model
+    costs ~0.03 s per epoch of 45,000 HOG images in a bundle (benchmarks/bench_train.py).
+    """
+    seconds = 0.03 * len(bundle.cells) * config["train"]["epochs"]
+    return max(2, math.ceil(10 * seconds / 60))
 
 
 # ----------------------------------------------------------------------------- report
