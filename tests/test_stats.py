@@ -201,3 +201,10 @@ def test_a_broken_comparison_unpaired_would_miss_the_effect():
     a_small[800:830] = True
     assert stats.paired_difference(a_small, b).verdict == "better"
     assert unpaired_verdict(a_small, b) == "indistinguishable"
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0, 0.999, 1e-9])
+def test_wilson_interval_holds_the_observed_share_even_at_the_edges(p):
+    for n in (40, 60, 5000, 10000):
+        low, high = stats.wilson_interval(p, n)
+        assert 0.0 <= low <= p <= high <= 1.0

@@ -25,6 +25,7 @@ def plan(workdir: Path, *args: str, config: dict | None = None) -> dict[str, lis
 
     Read from ``snakemake --summary``, Snakemake's documented tab-separated table (one row
     per output: file, date, rule, log, status, plan), not from its printed job statistics.
+    The summary does not look at the markers of jobs an interrupted run left unfinished.
     """
     run = snakemake(workdir, "--summary", *args, config=config)
     assert run.returncode == 0, run.output[-3000:]

@@ -39,7 +39,9 @@ def wilson_interval(accuracy: float, n: float, z: float = Z95) -> tuple[float, f
     denom = 1 + z**2 / n
     centre = (p + z**2 / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The interval always holds p (it is where a score test at p does not reject); clamp so
+    # that rounding at p = 0 or 1 cannot put p a hair outside it.
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def binomial_two_sided_p(k: int, n: int) -> float:
