@@ -129,6 +129,7 @@ def reference_encode(dictionary: KMeansDictionary, images: np.ndarray, chunk: in
 
 def extract_split(args, dictionary_path: Path, split: str, n: int, folder: Path) -> list[Path]:
     """Encode images [0, n) of `split` on `args.cores` worker processes; their files."""
+    folder.mkdir(parents=True, exist_ok=True)
     paths, procs = [], []
     for i in range(args.cores):
         start, stop = shard_bounds(n, args.cores, i)

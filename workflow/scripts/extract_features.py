@@ -33,7 +33,7 @@ def main() -> None:
     )
     dictionary = None
     if learned_block(blocks) is not None:
-        dictionary = KMeansDictionary.load(snakemake.input.dictionary[0])
+        dictionary = KMeansDictionary.load(snakemake.input.dictionary)
     shard = int(wildcards.shard)
     start, stop = shard_bounds(len(images), params.shards, shard)
     features = extract(
