@@ -338,6 +338,7 @@ def main() -> None:
     parser.add_argument("--start", type=int)
     parser.add_argument("--stop", type=int)
     parser.add_argument("--out-file", type=Path)
+    parser.add_argument("--out", type=Path, help="result JSON (default: benchmarks/out/...)")
     args = parser.parse_args()
 
     if args.part.startswith("_"):
@@ -346,10 +347,10 @@ def main() -> None:
     result = {"features": part_features, "speed": part_speed, "accuracy": part_accuracy}[args.part](
         args
     )
-    OUT.mkdir(parents=True, exist_ok=True)
-    out = OUT / f"bench_kmeans_{args.part}.json"
+    out = args.out or OUT / f"bench_kmeans_{args.part}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"-> {out.relative_to(ROOT)}")
+    print(f"-> {out}")
 
 
 if __name__ == "__main__":
