@@ -261,6 +261,8 @@ def part_accuracy(args: argparse.Namespace) -> dict:
         part_features(args)
     X = {s: np.load(folder / f"{s}_X.npy", mmap_mode="r") for s in SPLITS}
     y = {s: np.load(args.data / f"{s}_labels.npy").astype(np.int64) for s in SPLITS}
+    if args.append:  # another standardised feature set, e.g. HOG: a kmeans + hog set
+        X = {s: np.hstack([X[s], np.load(args.append / f"{s}_X.npy")]) for s in SPLITS}
     X["train"] = np.asarray(X["train"])  # minibatches gather random rows
     runs = []
     for loss in args.losses:
@@ -302,8 +304,10 @@ def part_accuracy(args: argparse.Namespace) -> dict:
             "lr_decay",
             "lr_decay_every",
             "epochs",
+            "append",
         )
     }
+    settings["append"] = str(settings["append"]) if settings["append"] else None
     print(
         f"best by validation: {best['loss']} val {best['val_acc']:.4f} test {best['test_acc']:.4f}"
     )
@@ -332,6 +336,9 @@ def main() -> None:
     parser.add_argument("--lr-decay", type=float, default=0.3)
     parser.add_argument("--lr-decay-every", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument(
+        "--append", type=Path, help="folder of standardised {split}_X.npy to append (HOG)"
+    )
     # workers
     parser.add_argument("--dictionary", type=Path)
     parser.add_argument("--split")
