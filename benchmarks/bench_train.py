@@ -12,6 +12,11 @@ Parts (``--part``, default all):
 - ``sklearn``: LogisticRegression and LinearSVC on the same features, as a reference.
 - ``speed``: `train` (every regularizer) vs a minimal inline numpy SGD loop, per batch size,
   in the same process, medians over `--repeats`; reports ours / minimal.
+- ``bundle``: the bundle trainer on the 48 models of one bundle of the default study (8
+  regularizer/strength pairs x 6 learning rates, per-epoch evaluation on 5,000 training and
+  the 5,000 validation images) vs the minimal loop, per loss and batch size, interleaved in
+  one run, medians over `--repeats`: cost per model-epoch, as a share of the minimal loop's
+  epoch (issue 13 targets: <= 0.3x at batch >= 128, <= 0.25x at batch 32), and peak memory.
 
 The best softmax and SVM runs of ``lr`` + ``reg`` + ``decay`` (chosen by validation
 accuracy) give the test accuracies. Results go to ``benchmarks/out/bench_train_{part}.json``;
@@ -26,6 +31,7 @@ val = 5,000, test = 10,000; standardised with train statistics) and cached in
 
     .venv/bin/python benchmarks/bench_train.py                 # everything, ~20 min (LinearSVC: ~8)
     .venv/bin/python benchmarks/bench_train.py --part speed --repeats 9
+    .venv/bin/python benchmarks/bench_train.py --part bundle --repeats 3
     .venv/bin/python benchmarks/bench_train.py --part summary  # tables of the saved results
 """
 
@@ -45,6 +51,7 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
+from linbench.bundle import Model, train_bundle  # noqa: E402
 from linbench.io import save_npy, write_json  # noqa: E402
 from linbench.regularizers import make_regularizer  # noqa: E402
 from linbench.train import accuracy, train, weight_stats  # noqa: E402
@@ -362,6 +369,109 @@ def part_speed(data: dict, epochs: int, repeats: int) -> list[dict]:
     return rows
 
 
+# ----------------------------------------------------------------------------- bundle
+
+# One bundle of the default study (config/config.yaml): every regularizer/strength pair at
+# every learning rate, for one loss, batch size and seed.
+BUNDLE_MODELS = (
+    ("none", 0.0),
+    ("l1", 1e-3),
+    ("l1", 1e-2),
+    ("l2", 1e-2),
+    ("l2", 1e-1),
+    ("elastic_net", 1e-2),
+    ("max_norm", 0.5),
+    ("dropout", 0.5),
+)
+BUNDLE_RATES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 100.0)
+
+
+def run_bundle(data: dict, loss: str, batch_size: int, epochs: int) -> float:
+    (X, y), (Xv, yv) = data["train"], data["val"]
+    models = [
+        Model(make_regularizer(reg, strength), lr)
+        for reg, strength in BUNDLE_MODELS
+        for lr in BUNDLE_RATES
+    ]
+    start = time.perf_counter()
+    train_bundle(
+        X,
+        y,
+        Xv,
+        yv,
+        models,
+        loss=loss,
+        batch_size=batch_size,
+        epochs=epochs,
+        seed=0,
+        history_train_images=5000,
+    )
+    return time.perf_counter() - start
+
+
+def peak_memory_mb(data_dir: Path, loss: str, batch_size: int, epochs: int) -> float:
+    """Peak resident memory (MB) of a fresh process that trains one bundle, as a job does."""
+    import resource
+    import subprocess
+
+    code = (
+        "import sys, numpy as np; sys.path.insert(0, sys.argv[1]); "
+        "sys.argv.pop(1); import bench_train as b; "
+        "d = {s: (np.load(f'{sys.argv[1]}/{s}_X.npy', mmap_mode='r'), "
+        "np.load(f'{sys.argv[1]}/{s}_y.npy')) for s in ('train', 'val')}; "
+        f"b.run_bundle(d, {loss!r}, {batch_size}, {epochs})"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).parent), str(data_dir)], check=True
+    )
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def part_bundle(data: dict, epochs: int, repeats: int, data_dir: Path) -> list[dict]:
+    (X, y), (Xv, yv) = data["train"], data["val"]
+    k = len(BUNDLE_MODELS) * len(BUNDLE_RATES)
+    rows = []
+    for loss in LOSS_NAMES:
+        for batch_size in BATCH_SIZES:
+            times: dict[str, list[float]] = {"minimal": [], "minimal_no_eval": [], "bundle": []}
+            for _ in range(repeats):  # interleaved: drifts in machine load hit all alike
+                for variant in times:
+                    start = time.perf_counter()
+                    if variant == "bundle":
+                        run_bundle(data, loss, batch_size, epochs)
+                    else:
+                        evaluate = variant == "minimal"
+                        minimal_sgd(X, y, Xv, yv, loss, batch_size, 1e-3, epochs, 0, evaluate)
+                    times[variant].append(time.perf_counter() - start)
+            median = {v: statistics.median(t) for v, t in times.items()}
+            model_epoch = median["bundle"] / (k * epochs)
+            rows.append(
+                {
+                    "loss": loss,
+                    "batch_size": batch_size,
+                    "models": k,
+                    "bundle_seconds": median["bundle"],
+                    "model_epoch_ms": 1000 * model_epoch,
+                    "minimal_epoch_ms": 1000 * median["minimal"] / epochs,
+                    "minimal_no_eval_epoch_ms": 1000 * median["minimal_no_eval"] / epochs,
+                    "ratio": model_epoch / (median["minimal"] / epochs),
+                    "ratio_no_eval": model_epoch / (median["minimal_no_eval"] / epochs),
+                }
+            )
+            r = rows[-1]
+            print(
+                f"  {loss:8s} batch {batch_size:5d}: bundle of {k} {r['model_epoch_ms']:.2f} ms "
+                f"per model-epoch, minimal {r['minimal_epoch_ms']:.1f} ms per epoch "
+                f"({r['minimal_no_eval_epoch_ms']:.1f} without evaluation): {r['ratio']:.3f}x "
+                f"({r['ratio_no_eval']:.3f}x)"
+            )
+    if data_dir is not None:
+        mb = peak_memory_mb(data_dir, "softmax", 32, 1)
+        print(f"  peak memory of a process training one bundle of {k} (1 epoch): {mb:.0f} MB")
+        rows.append({"peak_memory_mb": mb, "models": k})
+    return rows
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -459,7 +569,22 @@ def print_speed_table(rows: list[dict]) -> None:
             print(f"  bs {bs:4d} {runs['none']['minimal_seconds']:9.3f}" + cells)
 
 
-PARTS = ("lr", "reg", "decay", "sklearn", "speed")
+def print_bundle_table(rows: list[dict]) -> None:
+    print(
+        "\nbundle of 48 (one bundle of the default study), cost per model-epoch / the minimal "
+        "loop's epoch (with per-epoch evaluation; in brackets: without):"
+    )
+    for r in rows:
+        if "peak_memory_mb" in r:
+            print(f"  peak memory of a bundle process: {r['peak_memory_mb']:.0f} MB")
+            continue
+        print(
+            f"  {r['loss']:8s} bs {r['batch_size']:4d}: {r['model_epoch_ms']:6.2f} ms vs "
+            f"{r['minimal_epoch_ms']:6.1f} ms  {r['ratio']:.3f}x ({r['ratio_no_eval']:.3f}x)"
+        )
+
+
+PARTS = ("lr", "reg", "decay", "sklearn", "speed", "bundle")
 
 
 def main() -> None:
@@ -479,6 +604,9 @@ def main() -> None:
     args = parser.parse_args()
 
     data = load_features(args.features, args.archive, args.out / "hog")
+    data_dirs = [d for d in (args.features, args.out / "hog") if (d / "train_X.npy").exists()] or [
+        None
+    ]
     data = {s: (X, np.asarray(y)) for s, (X, y) in data.items()}
     out = {p: args.out / f"bench_train_{p}.json" for p in PARTS}
 
@@ -497,6 +625,9 @@ def main() -> None:
                 "decay": lambda: part_decay(data, args.epochs, rows("lr")),
                 "sklearn": lambda: part_sklearn(data),
                 "speed": lambda: part_speed(data, args.speed_epochs, args.repeats),
+                "bundle": lambda: part_bundle(
+                    data, args.speed_epochs, args.repeats, data_dir=data_dirs[0]
+                ),
             }[part]()
             write_json(out[part], result)
 
@@ -507,6 +638,8 @@ def main() -> None:
         print_reg_table(rows("reg"), rows("lr"))
     if rows("speed"):
         print_speed_table(rows("speed"))
+    if rows("bundle"):
+        print_bundle_table(rows("bundle"))
     if rows("lr"):
         print_best(rows("lr") + rows("reg") + rows("decay"), rows("sklearn"))
 

@@ -35,8 +35,9 @@ def test_default_config_is_valid_and_gets_defaults():
 def test_quick_config_is_valid():
     quick = yaml.safe_load((ROOT / "config/quick.yaml").read_text())
     config = validate_config(deep_merge(DEFAULT, quick), SCHEMA)
-    assert config["grid"]["strength"]["l1"] == [1e-3]
-    assert config["grid"]["strength"]["max_norm"] == DEFAULT["grid"]["strength"]["max_norm"]
+    sweep = config["grid"]["sweep"]
+    assert sweep["strength"]["l1"] == [1e-3]
+    assert sweep["strength"]["max_norm"] == DEFAULT["grid"]["sweep"]["strength"]["max_norm"]
 
 
 def deep_merge(base: dict, overlay: dict) -> dict:
@@ -51,23 +52,55 @@ def deep_merge(base: dict, overlay: dict) -> dict:
 
 
 def test_yaml_1_1_exponents_are_numbers():
-    config = check(grid__learning_rate=["1e-4", 0.1])
-    assert config["grid"]["learning_rate"] == [1e-4, 0.1]
+    config = check(grid__sweep__learning_rate=["1e-4", 0.1])
+    assert config["grid"]["sweep"]["learning_rate"] == [1e-4, 0.1]
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"grid__learning_rate": [-0.1]}, r"grid\.learning_rate\[0\]: -0\.1 is less than or equal"),
-        ({"grid__batch_size": [0]}, r"grid\.batch_size\[0\]: 0 is less than the minimum of 1"),
-        ({"grid__regularizer": ["l3"]}, r"grid\.regularizer\[0\]: 'l3' is not one of"),
-        ({"grid__loss": ["hinge"]}, r"grid\.loss\[0\]: 'hinge' is not one of: svm, softmax"),
+        (
+            {"grid__sweep__learning_rate": [-0.1]},
+            r"grid\.sweep\.learning_rate\[0\]: -0\.1 is less than or equal",
+        ),
+        (
+            {"grid__sweep__batch_size": [0]},
+            r"grid\.sweep\.batch_size\[0\]: 0 is less than the minimum of 1",
+        ),
+        ({"grid__sweep__regularizer": ["l3"]}, r"grid\.sweep\.regularizer\[0\]: 'l3' is not one"),
+        (
+            {"grid__regimes__loss": ["hinge"]},
+            r"grid\.regimes\.loss\[0\]: 'hinge' is not one of: svm, softmax",
+        ),
+        (
+            {"grid__regimes__train_size": [0]},
+            r"grid\.regimes\.train_size\[0\]: 0 is not a number of training images",
+        ),
+        (
+            {"grid__regimes__train_size": [-5]},
+            r"grid\.regimes\.train_size\[0\]: -5 is not a number of training images",
+        ),
+        (
+            {"grid__regimes__train_size": [500, 46000]},
+            r"grid\.regimes\.train_size\[1\]: 46000 is larger than the 45000 images",
+        ),
+        ({"grid__regimes__features": ["sift"]}, r"grid\.regimes\.features: 'sift' is not a"),
+        ({"grid": {"sweep": None, "regimes": None}}, r"grid: every sub-grid is switched off"),
+        (
+            {"grid__regularizer": ["l2"]},
+            r"grid\.regularizer: the grid is a set of named sub-grids \(sweep, regimes\)",
+        ),
+        ({"train__divergence_factor": 1000}, r"train\.divergence_factor: removed: .*status"),
         ({"data__md5": "abc"}, r"data\.md5: 'abc' is not an MD5 checksum"),
         ({"data__colour": 1}, r"data\.colour: unknown key"),
         ({"epochz": 3}, r"epochz: unknown key"),
-        ({"grid__strength": {"l2": [1e-3]}}, r"grid\.strength\.none: required key is missing"),
-        ({"grid__features": ["sift"]}, r"grid\.features: 'sift' is not a feature set"),
-        ({"grid__strength__dropout": [1.5]}, r"grid\.strength\.dropout\[0\]"),
+        (
+            {"grid__sweep__strength": {"l2": [1e-3]}},
+            r"grid\.sweep\.strength\.none: required key is missing",
+        ),
+        ({"grid__sweep__features": ["sift"]}, r"grid\.sweep\.features: 'sift' is not a feature"),
+        ({"grid__sweep__strength__dropout": [1.5]}, r"grid\.sweep\.strength\.dropout\[0\]"),
+        ({"grid__sweep__strength__none": [0.1]}, r"grid\.sweep\.strength\.none\[0\]"),
         ({"train__epochs": 0}, r"train\.epochs: 0 is less than the minimum of 1"),
         (
             {"features__sets": {"hog": [{"block": "hog", "orientations": 0}]}},
@@ -84,14 +117,28 @@ def test_bad_values_name_the_key(overrides, message):
 def test_command_line_strings_become_numbers_only_where_numbers_are_expected():
     # `--config 'grid={batch_size: [64]}'` delivers nested values as strings.
     config = check(
-        grid__batch_size=["64", "128"],
-        grid__learning_rate=["0.1", "1"],
+        grid__sweep__batch_size=["64", "128"],
+        grid__sweep__learning_rate=["0.1", "1"],
+        grid__regimes__train_size=["500", "all"],
         data__train_subset="null",
         data__md5="12345678901234567890123456789012",
     )
-    assert config["grid"]["batch_size"] == [64, 128]
-    assert config["grid"]["learning_rate"] == [0.1, 1]
+    assert config["grid"]["sweep"]["batch_size"] == [64, 128]
+    assert config["grid"]["sweep"]["learning_rate"] == [0.1, 1]
+    assert config["grid"]["regimes"]["train_size"] == [500, "all"]
     assert config["data"]["train_subset"] is None
     assert config["data"]["md5"] == "12345678901234567890123456789012"
-    with pytest.raises(LinbenchError, match=r"grid\.batch_size\[0\]: '6x4' is not of type"):
-        check(grid__batch_size=["6x4"])
+    with pytest.raises(LinbenchError, match=r"grid\.sweep\.batch_size\[0\]: '6x4' is not of"):
+        check(grid__sweep__batch_size=["6x4"])
+
+
+def test_a_subgrid_can_be_switched_off_and_gets_its_defaults():
+    regimes = {k: v for k, v in DEFAULT["grid"]["regimes"].items() if k != "train_size"}
+    config = check(grid={"sweep": None, "regimes": regimes})
+    assert config["grid"]["sweep"] is None
+    assert config["grid"]["regimes"]["train_size"] == ["all"]
+
+
+def test_train_size_is_checked_against_the_subset():
+    with pytest.raises(LinbenchError, match=r"larger than the 1000 images"):
+        check(data__train_subset=1000)

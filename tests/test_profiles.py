@@ -1,8 +1,9 @@
 """The SLURM profile (workflow/profiles/slurm) without a cluster.
 
-What a user relies on: grid cells are bundled into grouped jobs, and each grouped job asks
-SLURM for what one cell needs (its threads and memory) for as long as its cells take one
-after another. tests/slurm/test_slurm_e2e.py runs the same profile on a real cluster.
+What a user relies on: bundles of grid cells (one training job each) are grouped into SLURM
+jobs, and each SLURM job asks for what one bundle job needs (its threads and memory) for as
+long as its bundle jobs take one after another. tests/slurm/test_slurm_e2e.py runs the same
+profile on a real cluster.
 """
 
 from __future__ import annotations
@@ -18,19 +19,20 @@ import pytest
 import yaml
 from workflow_utils import ROOT, SNAKEFILE
 
-from linbench.grid import expand_grid
+from linbench.grid import expand_grid, make_bundles
 
 pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install -e '.[slurm]'")
 
 PROFILE = ROOT / "workflow/profiles/slurm"
 SETTINGS = yaml.safe_load((PROFILE / "config.yaml").read_text())
 GROUP_SIZE = SETTINGS["group-components"]["cells"]
-CELL_RUNTIME = SETTINGS["set-resources"]["train"]["runtime"]
-CELL_MEM_MB = SETTINGS["set-resources"]["train"]["mem_mb"]
+BUNDLE_SIZE = 4
 
-# 2 x 2 x 5 x 6 = 120 cells: two full groups and a partial one.
-GRID = {
+# 2 x 2 x 5 x 6 = 120 cells in bundles of 4 (2 learning rates x 2 regularizers): 30 bundle
+# jobs, in grouped SLURM jobs of GROUP_SIZE.
+SWEEP = {
     "features": ["hog"],
+    "train_size": ["all"],
     "loss": ["svm", "softmax"],
     "regularizer": ["none", "l2"],
     "strength": {"none": [0], "l2": [1.0e-3]},
@@ -38,8 +40,13 @@ GRID = {
     "learning_rate": [1.0e-4, 1.0e-3, 1.0e-2, 0.1, 1.0, 10.0],
     "seed": [0],
 }
+GRID = {"sweep": SWEEP, "regimes": None}
 CELLS = [cell.path for cell in expand_grid(GRID)]
-GROUP_SIZES = [min(GROUP_SIZE, len(CELLS) - i) for i in range(0, len(CELLS), GROUP_SIZE)]
+BUNDLES = make_bundles(expand_grid(GRID), BUNDLE_SIZE)
+GROUP_SIZES = [min(GROUP_SIZE, len(BUNDLES) - i) for i in range(0, len(BUNDLES), GROUP_SIZE)]
+# Per bundle job, from workflow/rules/common.smk: 300 MB + 1.2 x the (empty) features; the
+# runtime of a 4-cell bundle of 20 epochs is the 2-minute minimum.
+BUNDLE_MEM_MB, BUNDLE_RUNTIME = 300, 2
 
 # Stand-ins for the SLURM commands the executor plugin calls: sbatch records its command line
 # and "queues" the job, sacct reports every job as running (and knows no accounts), so
@@ -63,7 +70,8 @@ def run_snakemake(workdir: Path, *args: str, threads: int = 1) -> subprocess.Com
 
 def snakemake_cmd(workdir: Path, threads: int, *args: str) -> list[str]:
     overlay = workdir / "overlay.yaml"
-    overlay.write_text(yaml.safe_dump({"grid": GRID, "train": {"threads": threads}}))
+    train = {"threads": threads, "bundle_size": BUNDLE_SIZE}
+    overlay.write_text(yaml.safe_dump({"grid": GRID, "train": train}))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(workdir)]
     return [*cmd, "--configfile", str(overlay), "--workflow-profile", str(PROFILE), *args]
 
@@ -111,26 +119,26 @@ def submit_to_fake_slurm(workdir: Path, threads: int) -> list[str]:
     return calls
 
 
-def test_dry_run_plans_cells_in_groups(tmp_path):
+def test_dry_run_plans_bundles_in_groups(tmp_path):
     run = run_snakemake(tmp_path, "--dry-run")
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-3000:]
-    assert re.search(rf"^train\s+{len(CELLS)}$", output, re.M)
+    assert len(set(re.findall(r"^train_\w+\s+1$", output, re.M))) == len(BUNDLES) == 30
     assert output.count("Group job cells") == len(GROUP_SIZES)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_grouped_jobs_are_queued_together_each_sized_for_one_cell(tmp_path, threads):
+def test_grouped_jobs_are_queued_together_each_sized_for_one_bundle(tmp_path, threads):
     calls = submit_to_fake_slurm(tmp_path, threads)
     # All groups queued at once (`cell_slots` is per group, not a global limit) ...
-    assert len(calls) == len(GROUP_SIZES) < len(CELLS)
+    assert len(calls) == len(GROUP_SIZES) < len(BUNDLES)
     sizes = []
     for call in calls:
-        cells = len(re.findall(r"'train:", call))
-        sizes.append(cells)
-        # ... each asking for one cell's CPUs and memory, for all its cells' runtimes
-        # (sbatch -t is in minutes): a group runs its cells one after another.
+        bundles = len(re.findall(r"'train_\w+:", call))
+        sizes.append(bundles)
+        # ... each asking for one bundle job's CPUs and memory, for all its bundles' runtimes
+        # (sbatch -t is in minutes): a group runs its bundle jobs one after another.
         assert f"--cpus-per-task={threads} " in call, call
-        assert re.search(rf"--mem {CELL_MEM_MB}\b", call), call
-        assert re.search(rf" -t {cells * CELL_RUNTIME}\b", call), call
+        assert re.search(rf"--mem {BUNDLE_MEM_MB}\b", call), call
+        assert re.search(rf" -t {bundles * BUNDLE_RUNTIME}\b", call), call
     assert sorted(sizes) == sorted(GROUP_SIZES)

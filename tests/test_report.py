@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linbench import plots, report, text
+from linbench import plots, report, summary, text
 from linbench.errors import LinbenchError
 from linbench.grid import Cell
-from linbench.io import save_npz, write_json, write_text
+from linbench.io import save_npy, save_npz, write_json, write_text
+from linbench.plots import accuracy, regimes, training, weights
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 STRENGTH = {"none": 0.0, "l2": 0.01}
@@ -43,14 +44,20 @@ ACC = {
 DIVERGED = ("softmax", "none", 0.1, 1)
 
 
-def fmt(values: list[float]) -> str:
-    """What the summary must print for these per-seed values."""
-    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
+VAL_IMAGES, TEST_IMAGES, TRAIN_SIZE = 5000, 200, 1000
+
+
+def fmt(values: list[float], n: int = VAL_IMAGES) -> str:
+    """What the summary must print for these per-seed values (mean ± std [Wilson])."""
+    from linbench.stats import wilson_interval
+
+    low, high = wilson_interval(float(np.mean(values)), n)
+    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f} [{low:.3f}, {high:.3f}]"
 
 
 def make_cell(root: Path, loss: str, reg: str, lr: float, seed: int) -> Path:
     """Write one cell's metrics.json, history.csv and weights.npz as `rule train` does."""
-    cell = Cell("hog", loss, reg, STRENGTH[reg], BATCH, lr, seed)
+    cell = Cell("hog", "all", loss, reg, STRENGTH[reg], BATCH, lr, seed)
     folder = root / cell.path
     vals, tests = ACC[(loss, reg, lr)]
     val, test = vals[seed], tests[seed]
@@ -82,8 +89,11 @@ def make_cell(root: Path, loss: str, reg: str, lr: float, seed: int) -> Path:
         "seed": seed,
         "epochs": EPOCHS,
         "epochs_run": epochs_run,
-        "diverged": diverged,
+        "status": "diverged" if diverged else "ok",
         "diverged_epoch": 3 if diverged else None,
+        "train_size": TRAIN_SIZE,
+        "val_images": VAL_IMAGES,
+        "test_images": TEST_IMAGES,
         "train_acc": val + 0.05,
         "val_acc": val,
         "test_acc": test,
@@ -93,6 +103,10 @@ def make_cell(root: Path, loss: str, reg: str, lr: float, seed: int) -> Path:
         "test_confusion": confusion.tolist(),
     }
     save_npz(folder / "weights.npz", W=W, b=np.zeros(C))
+    # Right on the first round(test * n) test images (labels: i % C).
+    labels = np.arange(TEST_IMAGES) % C
+    pred = np.where(np.arange(TEST_IMAGES) < round(test * TEST_IMAGES), labels, (labels + 1) % C)
+    save_npy(folder / "test_predictions.npy", pred.astype(np.uint8))
     write_text(folder / "history.csv", "\n".join(history) + "\n")
     write_json(folder / "metrics.json", metrics)
     return folder
@@ -109,9 +123,9 @@ def tables(grid: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return runs, report.load_history([d / "history.csv" for d in grid], runs)
 
 
-def md_rows(summary: str, section: str, table: int = 0) -> list[list[str]]:
+def md_rows(summary_md: str, section: str, table: int = 0) -> list[list[str]]:
     """The body rows of a Markdown table under `## section` (the first by default)."""
-    text = summary.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    text = summary_md.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
     blocks = [b for b in text.split("\n\n") if b.startswith("|")]
     lines = blocks[table].splitlines()
     return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[2:]]
@@ -124,6 +138,7 @@ def test_runs_table_has_one_row_per_cell_and_the_cells_values(grid):
     runs, _ = tables(grid)
     assert len(runs) == len(grid) == 16
     assert set(report.RUN_COLUMNS) <= set(runs.columns)
+    assert {"status", "train_size", "val_images", "test_images"} <= set(runs.columns)
     assert "test_confusion" not in runs.columns
     for folder, row in zip(grid, runs.itertuples(), strict=True):
         metrics = json.loads((folder / "metrics.json").read_text())
@@ -136,7 +151,7 @@ def test_runs_table_has_one_row_per_cell_and_the_cells_values(grid):
 
 def test_history_table_is_tidy_over_all_cells(grid):
     runs, history = tables(grid)
-    assert list(history.columns) == [*report.CELL_KEYS, *report.HISTORY_COLUMNS]
+    assert list(history.columns) == [*report.cell_keys(runs), *report.HISTORY_COLUMNS]
     assert len(history) == runs["epochs_run"].sum() == 15 * EPOCHS + 3
     one = history[(history["loss"] == "svm") & (history["learning_rate"] == 0.1)]
     one = one[(one["regularizer"] == "l2") & (one["seed"] == 1)]
@@ -175,29 +190,31 @@ def test_bad_metrics_file_is_named_in_one_line(grid):
 
 def test_summary_chooses_by_validation_and_reports_test_accuracy(grid):
     runs, _ = tables(grid)
-    summary = report.summarize(runs)
-    glance = {row[0]: row[1:] for row in md_rows(summary, "Best per loss and regularizer")}
+    summary_md = summary.summarize(runs)
+    glance = {row[0]: row[1:] for row in md_rows(summary_md, "Best per loss and regularizer")}
     # Columns: svm val, svm test, softmax val, softmax test.
     vals, tests = ACC[("svm", "none", 0.01)]
-    assert glance["none"][:2] == [fmt(vals), fmt(tests)]
-    assert fmt(ACC[("svm", "none", 0.1)][1]) not in summary  # the better test accuracy
+    assert glance["none"][:2] == [fmt(vals), fmt(tests, TEST_IMAGES)]
+    assert (
+        fmt(ACC[("svm", "none", 0.1)][1], TEST_IMAGES) not in summary_md
+    )  # the better test accuracy
     # Mean over seeds decides: lr 0.1, not the lr 0.01 setting with the best single seed.
     vals, tests = ACC[("svm", "l2", 0.1)]
-    assert glance["l2"][:2] == [fmt(vals), fmt(tests)]
+    assert glance["l2"][:2] == [fmt(vals), fmt(tests, TEST_IMAGES)]
     # A setting with a diverged seed is never chosen, however good its other seed.
     vals, tests = ACC[("softmax", "none", 0.01)]
-    assert glance["none"][2:] == [fmt(vals), fmt(tests)]
+    assert glance["none"][2:] == [fmt(vals), fmt(tests, TEST_IMAGES)]
 
 
 def test_summary_best_overall_and_chosen_settings(grid):
     runs, _ = tables(grid)
-    summary = report.summarize(runs)
+    summary_md = summary.summarize(runs)
     vals, tests = ACC[("softmax", "l2", 0.01)]
-    best = summary.split("## Best overall\n", 1)[1].split("\n## ", 1)[0]
+    best = summary_md.split("## Best overall\n", 1)[1].split("\n## ", 1)[0]
     assert "softmax + l2 (λ = 0.01), batch size 64, learning rate 0.01" in best
     assert f"validation accuracy **{fmt(vals)}**" in best
-    assert f"test accuracy **{fmt(tests)}**" in best
-    chosen = md_rows(summary, "Chosen settings, best first")
+    assert f"test accuracy **{fmt(tests, TEST_IMAGES)}**" in best
+    chosen = md_rows(summary_md, "Chosen settings, best first")
     # loss, regularizer, batch, lr, seeds, train, val, test, seconds; best first.
     assert [r[:4] for r in chosen[:2]] == [
         ["softmax", "l2 (λ = 0.01)", "64", "0.01"],
@@ -207,27 +224,31 @@ def test_summary_best_overall_and_chosen_settings(grid):
     assert all(r[4] == "2" for r in chosen)
 
 
-def test_summary_lists_the_diverged_cell(grid):
+def test_summary_lists_the_diverged_cell_with_k_of_n_seeds(grid):
     runs, _ = tables(grid)
-    summary = report.summarize(runs)
-    assert "1 of 16 cells diverged" in summary
-    counts = md_rows(summary, "Diverged cells", table=0)
-    assert counts == [["svm", "0.1", "0/4"], ["softmax", "0.1", "1/4"]]
-    cells = md_rows(summary, "Diverged cells", table=1)
-    assert cells == [["softmax", "none", "64", "0.1", "1", "3"]]
-    # Learning rate x batch size: softmax at lr 0.1 shows its non-diverged l2 setting.
-    lr_batch = summary.split("### softmax\n\n", 1)[1].split("\n\n", 1)[0]
-    assert lr_batch.splitlines()[-1].endswith(f"| {fmt(ACC[('softmax', 'l2', 0.1)][0])} |")
+    text_md = summary.summarize(runs)
+    assert "Of 16 cells: 15 ok, 1 diverged, 0 collapsed, 0 unstable" in text_md
+    counts = md_rows(text_md, "Run outcomes", table=0)
+    assert counts == [["svm", "0.1", "4", "0", "0", "0"], ["softmax", "0.1", "3", "1", "0", "0"]]
+    # The setting with one diverged seed of two is not called "diverged".
+    cells = md_rows(text_md, "Run outcomes", table=1)
+    assert cells == [["softmax", "none", "64", "0.1", "1 of 2 seeds diverged"]]
+    # Learning rate x batch size: softmax at lr 0.1 shows its all-ok l2 setting and the count.
+    lr_batch = text_md.split("### softmax\n\n", 1)[1].split("\n\n", 1)[0]
+    assert lr_batch.splitlines()[-1].endswith(
+        f"| {fmt(ACC[('softmax', 'l2', 0.1)][0])} · 1 diverged |"
+    )
 
 
 def test_single_seed_prints_plain_values(grid):
     runs, _ = tables(grid)
-    summary = report.summarize(runs[runs["seed"] == 0])
-    assert "±" not in summary
-    best = summary.split("## Best overall\n", 1)[1].split("\n## ", 1)[0]
+    summary_md = summary.summarize(runs[runs["seed"] == 0])
+    assert "±" not in summary_md
+    best = summary_md.split("## Best overall\n", 1)[1].split("\n## ", 1)[0]
     # Seed 0 alone: the softmax cell whose seed 1 diverged is now eligible, and best.
     assert "softmax + none, batch size 64, learning rate 0.1" in best
-    assert "validation accuracy **0.6000**, test accuracy **0.5800**" in best
+    assert "validation accuracy **0.6000 [0.586, 0.613]**" in best
+    assert "test accuracy **0.5800 [0.511, 0.646]**" in best
 
 
 def test_markdown_table_aligns_columns():
@@ -269,24 +290,17 @@ def test_every_figure_is_a_png_even_with_a_diverged_cell(grid, tmp_path):
     )
     splits = tmp_path / "splits.json"
     splits.write_text(json.dumps({"classes": CLASSES}))
-    figures = {
-        "heatmaps": out / "heatmaps.png",
-        "best_accuracy": out / "best.png",
-        "time_accuracy": out / "time.png",
-        "confusion": out / "confusion.png",
+    inputs = {"runs": str(out / "runs.csv")}
+    with_splits = {**inputs, "splits": str(splits)}
+    extra = {
+        "confusion_matrix": {**with_splits, "metrics": [str(d / "metrics.json") for d in grid]},
+        "learning_curves": {**inputs, "history": str(out / "history.csv")},
+        "weights": {**inputs, "weights": [str(d / "weights.npz") for d in grid]},
+        "gap_vs_size": inputs,
     }
-    plots.accuracy_figures(out / "runs.csv", [d / "metrics.json" for d in grid], splits, figures)
-    training = {"learning_curves": out / "curves.png", "weights": out / "weights.png"}
-    plots.training_figures(
-        out / "runs.csv",
-        out / "history.csv",
-        [d / "weights.npz" for d in grid],
-        training,
-        regularizer="none",
-        batch_size=BATCH,
-    )
-    for path in [*figures.values(), *training.values()]:
-        assert_png(path)
+    for name in plots.FIGURES:
+        plots.draw(name, out / f"{name}.png", extra.get(name, with_splits))
+        assert_png(out / f"{name}.png")
     assert not list(out.glob(".*tmp*")), "temporary files left behind"
 
 
@@ -294,22 +308,25 @@ def test_figures_cope_when_every_cell_of_a_setting_diverged(grid, tmp_path):
     runs, history = tables(grid)
     # Every softmax + none cell diverged, with NaN accuracy and no weight statistics.
     bad = (runs["loss"] == "softmax") & (runs["regularizer"] == "none")
-    runs.loc[bad, ["diverged", "val_acc"]] = [True, np.nan]
+    runs.loc[bad, ["status", "diverged", "val_acc"]] = ["diverged", True, np.nan]
     runs.loc[bad, ["final_loss", "w_l1", "w_l2", "w_small_share", "w_max_col_norm"]] = np.nan
     history.loc[history["loss"] == "softmax", "train_loss"] = np.inf
-    weights = {str(d): d / "weights.npz" for d in grid}
-    plots.plot_val_heatmaps(runs, tmp_path / "h.png")
-    plots.plot_best_accuracy(runs, tmp_path / "b.png")
-    plots.plot_weights(runs, weights, tmp_path / "w.png")
-    plots.plot_learning_curves(runs, history, tmp_path / "c.png")
-    plots.plot_time_accuracy(runs, tmp_path / "t.png")
-    for name in "hbwct":
+    weights_files = {str(d): d / "weights.npz" for d in grid}
+    accuracy.plot_val_heatmaps(runs, tmp_path / "h.png")
+    accuracy.plot_best_accuracy(runs, tmp_path / "b.png")
+    weights.plot_weights(runs, weights_files, tmp_path / "w.png")
+    training.plot_learning_curves(runs, history, tmp_path / "c.png")
+    accuracy.plot_time_accuracy(runs, tmp_path / "t.png")
+    regimes.plot_accuracy_vs_size(runs, tmp_path / "s.png")
+    regimes.plot_regularization_path(runs, tmp_path / "p.png")
+    regimes.plot_gap_vs_size(runs, tmp_path / "g.png")
+    for name in "hbwctspg":
         assert_png(tmp_path / f"{name}.png")
 
 
 def test_confusion_of_wrong_shape_names_the_file(grid):
     with pytest.raises(LinbenchError, match=r"metrics\.json: test_confusion has shape \(10, 10\)"):
-        plots.load_confusion(grid[0] / "metrics.json", n_classes=3)
+        accuracy.load_confusion(grid[0] / "metrics.json", n_classes=3)
 
 
 @pytest.mark.parametrize(
@@ -317,16 +334,16 @@ def test_confusion_of_wrong_shape_names_the_file(grid):
     [(1e-4, "$10^{-4}$"), (1.0, "$10^{0}$"), (10.0, "$10^{1}$"), (5e-3, "$5\\times10^{-3}$")],
 )
 def test_learning_rates_print_in_scientific_notation(value, text):
-    assert plots.fmt_lr(value) == text
+    assert plots.style.fmt_lr(value) == text
 
 
 def test_summary_when_every_cell_diverged(grid):
     runs, _ = tables(grid)
-    runs["diverged"] = True
-    summary = report.summarize(runs)
-    assert "No setting trained without diverging." in summary
-    assert "16 of 16 cells diverged" in summary
-    assert md_rows(summary, "Best per loss and regularizer") == [
-        ["none", "diverged", "", "diverged", ""],
-        ["l2", "diverged", "", "diverged", ""],
+    runs["status"] = "diverged"
+    summary_md = summary.summarize(runs)
+    assert "No setting ended `ok` with every seed." in summary_md
+    assert "Of 16 cells: 0 ok, 16 diverged" in summary_md
+    assert md_rows(summary_md, "Best per loss and regularizer") == [
+        ["none", "no ok setting (4 diverged)", "", "no ok setting (4 diverged)", ""],
+        ["l2", "no ok setting (4 diverged)", "", "no ok setting (4 diverged)", ""],
     ]

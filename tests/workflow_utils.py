@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,17 +19,26 @@ class Run:
     returncode: int
     output: str
 
-    @property
-    def job_counts(self) -> dict[str, int]:
-        """The 'Job stats' table Snakemake prints before it runs (or plans) jobs."""
-        match = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal\s+(\d+)", self.output, re.S)
-        if not match:
-            return {}
-        counts = {}
-        for line in match.group(1).splitlines():
-            name, count = line.split()
-            counts[name] = int(count)
-        return counts
+
+def plan(workdir: Path, *args: str, config: dict | None = None) -> dict[str, list[str]]:
+    """What a run with `args` would (re)build: rule -> its outputs that are due.
+
+    Read from ``snakemake --summary``, Snakemake's documented tab-separated table (one row
+    per output: file, date, rule, log, status, plan), not from its printed job statistics.
+    The summary does not look at the markers of jobs an interrupted run left unfinished.
+    """
+    run = snakemake(workdir, "--summary", *args, config=config)
+    assert run.returncode == 0, run.output[-3000:]
+    due: dict[str, list[str]] = {}
+    lines = iter(run.output.splitlines())
+    for line in lines:
+        if line.startswith("output_file\t"):
+            break
+    for line in lines:
+        fields = line.split("\t")
+        if len(fields) == 6 and fields[5] == "update pending":
+            due.setdefault(fields[2], []).append(fields[0])
+    return due
 
 
 def snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 300) -> Run:

@@ -5,7 +5,8 @@ Starts a throwaway single-node cluster (tests/slurm/cluster.sh), runs a tiny gri
 runs the same grid locally, and checks that
 
 - every cell's outputs exist in both runs,
-- the cells ran inside SLURM jobs, grouped: fewer jobs than cells, each job sized for one cell,
+- the cells ran in bundle jobs inside SLURM jobs, grouped: fewer SLURM jobs than bundles, each
+  sized for one bundle job,
 - numpy's BLAS inside the SLURM job steps used the rule's `threads` (not all the node's CPUs),
 - the SLURM results equal the local ones exactly.
 
@@ -32,7 +33,8 @@ import pytest
 import yaml
 from helpers import make_cifar_archive
 
-from linbench.grid import RUNS_DIR, expand_grid
+from linbench.grid import RUNS_DIR, expand_grid, make_bundles
+from linbench.names import CELL_FILES
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -48,7 +50,10 @@ def read_profile(directory: Path) -> dict:
 
 
 GROUP_SIZE = read_profile(TEST_PROFILE)["group-components"]["cells"]
-CELL_RESOURCES = read_profile(SITE_PROFILE)["set-resources"]["train"]  # runtime (min), mem_mb
+BUNDLE_SIZE = 2  # train.bundle_size: 8 cells in 4 bundle jobs (2 rates x 2 regularizers)
+# What a bundle job asks for (workflow/rules/common.smk): 300 MB + 1.2 x its features (tiny
+# here: 300-301 MB), and the 2-minute minimum runtime.
+BUNDLE_MEM_MB, BUNDLE_RUNTIME = (300, 301), 2
 THREADS = 1  # train.threads; the machine has more CPUs, so BLAS would use more if not pinned
 TIMEOUT = 900  # seconds per Snakemake run; a hung run fails instead of blocking CI
 
@@ -67,15 +72,19 @@ def overlay_config(url: str, md5: str) -> dict:
         "data": {"url": url, "md5": md5, "val_size": 40, "train_subset": 120},
         "features": {"shards": 2},
         "grid": {
-            "features": ["hog"],
-            "loss": ["svm"],
-            "regularizer": ["none", "l2"],
-            "strength": {"none": [0], "l2": [1.0e-3]},
-            "batch_size": [16, 32],
-            "learning_rate": [0.01, 0.1],
-            "seed": [0],
+            "sweep": {
+                "features": ["hog"],
+                "train_size": ["all"],
+                "loss": ["svm"],
+                "regularizer": ["none", "l2"],
+                "strength": {"none": [0], "l2": [1.0e-3]},
+                "batch_size": [16, 32],
+                "learning_rate": [0.01, 0.1],
+                "seed": [0],
+            },
+            "regimes": None,
         },
-        "train": {"epochs": 3, "threads": THREADS},
+        "train": {"epochs": 3, "threads": THREADS, "bundle_size": BUNDLE_SIZE, "min_updates": 0},
     }
 
 
@@ -92,6 +101,7 @@ class Runs:
     slurm: Run
     local: Run
     cells: list[str]  # cell folders, relative to a run's workdir
+    bundles: int  # bundle jobs
 
 
 @pytest.fixture(scope="module")
@@ -209,14 +219,16 @@ def runs(cluster, tmp_path_factory) -> Runs:
         for proc in procs:
             stop_process_group(proc)
     cells = [cell.path for cell in expand_grid(config["grid"])]
-    assert len(cells) == 8
+    bundles = len(make_bundles(expand_grid(config["grid"]), BUNDLE_SIZE))
+    assert len(cells) == 8 and bundles == 4
     # For the CI log: the numbers issue 8 asks to record.
     print(
         f"\n[slurm e2e] SLURM run {slurm.seconds:.0f} s, local run {local.seconds:.0f} s "
-        f"(side by side); {len(cells)} cells in {len(set(cell_jobs(slurm).values()))} grouped "
-        f"SLURM jobs, {len(submitted_jobs(slurm))} SLURM jobs in all"
+        f"(side by side); {len(cells)} cells in {bundles} bundle jobs in "
+        f"{len(set(cell_jobs(slurm).values()))} grouped SLURM jobs, "
+        f"{len(submitted_jobs(slurm))} SLURM jobs in all"
     )
-    return Runs(slurm, local, cells)
+    return Runs(slurm, local, cells, bundles)
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -225,8 +237,8 @@ def runs(cluster, tmp_path_factory) -> Runs:
 def cell_jobs(run: Run) -> dict[str, str]:
     """Cell folder -> id of the SLURM job that trained it, from the grouped jobs' logs."""
     jobs: dict[str, str] = {}
-    for log in sorted((run.workdir / ".snakemake/slurm_logs/group_cells_train").glob("*.log")):
-        for cell in set(re.findall(r"output: (results/runs/\S+)/metrics\.json", log.read_text())):
+    for log in sorted((run.workdir / ".snakemake/slurm_logs").glob("group_cells_*/**/*.log")):
+        for cell in set(re.findall(r"(results/runs/[^,\s]+)/metrics\.json", log.read_text())):
             assert cell not in jobs, f"{cell} in the logs of jobs {jobs[cell]} and {log.stem}"
             jobs[cell] = log.stem
     return jobs
@@ -249,15 +261,15 @@ def scontrol_job(job_id: str) -> dict[str, str]:
 
 def cell_processes(run: Run) -> dict[str, dict]:
     """Cell folder -> probe record of the process that trained it (the one whose command
-    line names the cell's folder)."""
+    line names the cell's files: train_bundle.py ... OUTPUT...)."""
     records = {}
     for path in run.probe_dir.glob("*.json"):
         record = json.loads(path.read_text())
         for arg in record["argv"]:
-            if arg.startswith(f"{RUNS_DIR}/"):
-                assert arg not in records, f"two processes trained {arg}"
-                records[arg] = record
-                break
+            if arg.startswith(f"{RUNS_DIR}/") and arg.endswith("/metrics.json"):
+                cell = str(Path(arg).parent)
+                assert cell not in records, f"two processes trained {cell}"
+                records[cell] = record
     return records
 
 
@@ -277,7 +289,7 @@ def test_every_cell_has_its_outputs(runs):
         missing = [
             f"{cell}/{name}"
             for cell in runs.cells
-            for name in ("metrics.json", "history.csv", "weights.npz")
+            for name in CELL_FILES
             if not (run.workdir / cell / name).is_file()
         ]
         assert not missing, f"{run.workdir}: missing {missing}"
@@ -288,22 +300,22 @@ def test_cells_ran_grouped_in_slurm_jobs(runs):
     jobs = cell_jobs(runs.slurm)
     assert sorted(jobs) == sorted(runs.cells), "every cell must appear in one grouped job's log"
     group_jobs = set(jobs.values())
-    assert len(group_jobs) == math.ceil(len(runs.cells) / GROUP_SIZE) < len(runs.cells)
+    assert len(group_jobs) == math.ceil(runs.bundles / GROUP_SIZE) < runs.bundles
     assert group_jobs <= set(submitted_jobs(runs.slurm))
     # The local run submitted nothing.
     assert not submitted_jobs(runs.local)
 
 
-def test_grouped_jobs_request_one_cell_at_a_time(runs):
-    """A group runs its cells one after another, so it asks for one cell's CPUs and memory
-    and for the sum of its cells' runtimes (the `cell_slots` resource of the profile)."""
+def test_grouped_jobs_request_one_bundle_at_a_time(runs):
+    """A group runs its bundle jobs one after another, so it asks for one bundle job's CPUs
+    and memory and for the sum of their runtimes (the `cell_slots` resource of the profile)."""
     for job_id in set(cell_jobs(runs.slurm).values()):
         job = scontrol_job(job_id)
         assert job["JobState"] == "COMPLETED", job
         assert job["NumCPUs"] == str(THREADS), job
-        assert job["MinMemoryNode"] == f"{CELL_RESOURCES['mem_mb']}M", job
+        assert job["MinMemoryNode"] in {f"{mb}M" for mb in BUNDLE_MEM_MB}, job
         assert job["TimeLimit"] == time.strftime(
-            "%H:%M:%S", time.gmtime(GROUP_SIZE * CELL_RESOURCES["runtime"] * 60)
+            "%H:%M:%S", time.gmtime(GROUP_SIZE * BUNDLE_RUNTIME * 60)
         ), job
 
 
@@ -322,7 +334,7 @@ def test_blas_threads_follow_snakemake_threads(runs):
 
 
 def test_slurm_results_equal_local_results(runs):
-    keys = ("train_acc", "val_acc", "test_acc", "final_loss", "epochs_run", "diverged")
+    keys = ("train_acc", "val_acc", "test_acc", "final_loss", "epochs_run", "status")
     for cell in runs.cells:
         slurm_dir, local_dir = runs.slurm.workdir / cell, runs.local.workdir / cell
         slurm = json.loads((slurm_dir / "metrics.json").read_text())

@@ -1,6 +1,8 @@
-"""One grid cell: train on memory-mapped features, evaluate, write the cell's outputs.
+"""Grid cells: train a bundle of them in one pass, write each cell's folder.
 
-Imports numpy and the numpy core only, so a cell's process starts fast.
+Imports numpy and the numpy core only (plus :mod:`linbench.grid`, pure Python), so a job
+starts fast. A cell's folder (``Cell.path``) holds ``metrics.json``, ``history.csv``,
+``weights.npz`` and ``test_predictions.npy``, however many cells its job trained.
 """
 
 from __future__ import annotations
@@ -8,40 +10,25 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .io import save_npz, write_json, write_text
-from .losses import predict
+from .bundle import Model, predictions, train_bundle
+from .grid import Cell, check_bundle
+from .io import save_npy, save_npz, write_json, write_text
+from .names import ALL_IMAGES, HISTORY_COLUMNS, TRAIN_DEFAULTS
 from .regularizers import make_regularizer
-from .train import train, weight_stats
+from .subsets import subset_indices, training_epochs
+from .train import TrainResult, weight_stats
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_acc", "seconds")
-
-
-@dataclass(frozen=True)
-class CellSpec:
-    """A cell's parameters and the fixed training settings."""
-
-    features: str
-    loss: str
-    regularizer: str
-    strength: float
-    batch_size: int
-    learning_rate: float
-    seed: int
-    epochs: int = 20
-    init_scale: float = 1e-3
-    margin: float = 1.0
-    elastic_net_beta: float = 1.0
-    momentum: float = 0.0
-    lr_decay: float = 1.0
-    lr_decay_every: int = 0
-    divergence_factor: float = 1e3
+HISTORY_TRAIN_IMAGES = 5000
+"""The per-epoch training accuracy in ``history.csv`` is measured on this many training
+images (a fixed stratified subset); the final ``train_acc`` of ``metrics.json`` on all."""
 
 
 def load_split(features_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -67,76 +54,126 @@ def history_csv(history: list[dict]) -> str:
     return buf.getvalue()
 
 
-def run_cell(spec: CellSpec, features_dir: str | Path, out_dir: str | Path) -> dict:
-    """Train one cell and write metrics.json, history.csv and weights.npz to `out_dir`.
+def run_bundle(
+    cells: Sequence[Cell],
+    settings: Mapping[str, object],
+    features_dir: str | Path,
+    root: str | Path = ".",
+    subset_seed: int = 0,
+) -> list[dict]:
+    """Train `cells` together and write every cell's folder under `root`.
 
-    A diverged run is a result: it is written like any other, with ``diverged`` set.
-    Returns the metrics dictionary.
+    The cells must share every ``BUNDLE_KEYS`` field (ValueError naming the first that
+    differs); `settings` are the fixed training settings (``TRAIN_DEFAULTS`` keys, config
+    ``train``). The cells train on their ``train_size`` images of the training split (a
+    nested stratified subset drawn with `subset_seed`, config ``data.seed``), for
+    ``epochs`` or more epochs (at least ``min_updates`` steps, :func:`training_epochs`).
+    A diverged run is a result, written like any other. Returns the metrics.
     """
-    features_dir, out_dir = Path(features_dir), Path(out_dir)
+    shared = check_bundle(cells)
+    settings = {**TRAIN_DEFAULTS, **{k: v for k, v in settings.items() if k in TRAIN_DEFAULTS}}
+    features_dir, root = Path(features_dir), Path(root)
     X_train, y_train = load_split(features_dir, "train")
     X_val, y_val = load_split(features_dir, "val")
     X_test, y_test = load_split(features_dir, "test")
     num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
+    if shared["train_size"] != ALL_IMAGES:
+        rows = subset_indices(y_train, shared["train_size"], subset_seed, key="train_size")
+        X_train, y_train = np.asarray(X_train[rows]), y_train[rows]
+    epochs = training_epochs(
+        len(y_train), shared["batch_size"], settings["epochs"], settings["min_updates"]
+    )
 
-    regularizer = make_regularizer(spec.regularizer, spec.strength, beta=spec.elastic_net_beta)
-    result = train(
+    models = [
+        Model(
+            make_regularizer(cell.regularizer, cell.strength, beta=settings["elastic_net_beta"]),
+            cell.learning_rate,
+            momentum=settings["momentum"],
+            lr_decay=settings["lr_decay"],
+            lr_decay_every=settings["lr_decay_every"],
+        )
+        for cell in cells
+    ]
+    start = time.perf_counter()
+    bundle = train_bundle(
         X_train,
         y_train,
         X_val,
         y_val,
-        loss=spec.loss,
-        regularizer=regularizer,
-        batch_size=spec.batch_size,
-        learning_rate=spec.learning_rate,
-        epochs=spec.epochs,
-        seed=spec.seed,
-        init_scale=spec.init_scale,
-        margin=spec.margin,
-        momentum=spec.momentum,
-        lr_decay=spec.lr_decay,
-        lr_decay_every=spec.lr_decay_every,
-        divergence_factor=spec.divergence_factor,
+        models,
+        loss=shared["loss"],
+        batch_size=shared["batch_size"],
+        epochs=epochs,
+        seed=shared["seed"],
+        init_scale=settings["init_scale"],
+        margin=settings["margin"],
         num_classes=num_classes,
+        history_train_images=HISTORY_TRAIN_IMAGES,
     )
-    with np.errstate(all="ignore"):  # a diverged model may hold inf/nan weights
-        test_pred = predict(result.W, result.b, X_test)
-        train_acc = result.history[-1]["train_acc"] if result.history else float("nan")
-        val_acc = result.history[-1]["val_acc"] if result.history else float("nan")
-        test_acc = float(np.mean(test_pred == y_test))
-        stats = weight_stats(result.W)
+    log.info(
+        "trained %d models on %d images for %d epochs in %.2f s",
+        len(cells),
+        len(y_train),
+        epochs,
+        time.perf_counter() - start,
+    )
+    counts = {"train_size": len(y_train), "val_images": len(y_val), "test_images": len(y_test)}
+    return [
+        write_cell(
+            root / cell.path,
+            cell,
+            result,
+            train_acc,
+            X_test,
+            y_test,
+            num_classes,
+            epochs=epochs,
+            history_train_images=bundle.history_train_images,
+            **counts,
+        )
+        for cell, result, train_acc in zip(cells, bundle.models, bundle.train_acc, strict=True)
+    ]
 
+
+def write_cell(
+    out_dir: Path,
+    cell: Cell,
+    result: TrainResult,
+    train_acc: float,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    num_classes: int,
+    **extra: object,
+) -> dict:
+    """Evaluate one trained model on the test split and write its folder; return metrics."""
+    test_pred = predictions(result, X_test)
+    with np.errstate(all="ignore"):  # a diverged model may hold inf/nan weights
+        stats = weight_stats(result.W)
     metrics = {
-        "features": spec.features,
-        "loss": spec.loss,
-        "regularizer": spec.regularizer,
-        "strength": spec.strength,
-        "batch_size": spec.batch_size,
-        "learning_rate": spec.learning_rate,
-        "seed": spec.seed,
-        "epochs": spec.epochs,
+        **{key: getattr(cell, key) for key in cell.wildcards},
+        "epochs": extra.pop("epochs"),
         "epochs_run": result.epochs_run,
-        "diverged": bool(result.diverged),
+        "status": result.status,
+        "diverged": result.status == "diverged",
         "diverged_epoch": result.diverged_epoch,
         "train_acc": float(train_acc),
-        "val_acc": float(val_acc),
-        "test_acc": test_acc,
+        "val_acc": float(result.val_acc),
+        "test_acc": float(np.mean(test_pred == y_test)),
         "final_loss": _finite_or_none(result.final_loss),
         "train_seconds": float(result.seconds),
+        **extra,
         **{k: _finite_or_none(v) for k, v in stats.items()},
         "test_confusion": confusion_matrix(y_test, test_pred, num_classes).tolist(),
     }
     log.info(
-        "%s/%s/%s: val_acc %.4f test_acc %.4f%s in %.2f s",
-        spec.loss,
-        spec.regularizer,
-        spec.strength,
+        "%s: %s, val_acc %.4f test_acc %.4f",
+        cell.path,
+        result.status,
         metrics["val_acc"],
-        test_acc,
-        f" (diverged at epoch {result.diverged_epoch})" if result.diverged else "",
-        result.seconds,
+        metrics["test_acc"],
     )
-    # weights and history first, metrics.json last: it is the file the grid asks for.
+    # metrics.json last: it is the file the grid asks for.
+    save_npy(out_dir / "test_predictions.npy", test_pred.astype(np.uint8))
     save_npz(out_dir / "weights.npz", W=result.W.astype(np.float64), b=result.b.astype(np.float64))
     write_text(out_dir / "history.csv", history_csv(result.history))
     write_json(out_dir / "metrics.json", metrics)

@@ -16,6 +16,7 @@ import jsonschema
 import yaml
 
 from .errors import LinbenchError
+from .names import ALL_IMAGES, CELL_KEYS, CIFAR_TRAIN_IMAGES
 
 # Values can reach us as strings where the schema wants numbers: `--config` parses
 # nested values with YAML's BaseLoader (all strings), and YAML 1.1 reads `1e-4` (no dot)
@@ -82,20 +83,73 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
         allowed = ", ".join("null" if v is None else str(v) for v in error.validator_value)
         return f"{key_path(path)}: {error.instance!r} is not one of: {allowed}"
+    if error.validator in ("anyOf", "oneOf") and "description" in error.schema:
+        return f"{key_path(path)}: {error.instance!r} is not {error.schema['description']}"
     if error.validator == "pattern" and path and path[-1] == "md5":
         return f"{key_path(path)}: {error.instance!r} is not an MD5 checksum (32 hex digits)"
     return f"{key_path(path)}: {error.message}"
 
 
-def _fill_defaults(instance: Any, schema: dict[str, Any]) -> None:
-    """Insert schema defaults for missing keys of objects (recursively)."""
+def _fill_defaults(instance: Any, schema: dict[str, Any], root: dict[str, Any]) -> None:
+    """Insert schema defaults for missing keys of objects (recursively, through ``$ref``s
+    and into the values of open mappings such as the named sub-grids)."""
     if not isinstance(instance, dict):
         return
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/$defs/"):
+        schema = root["$defs"][ref.removeprefix("#/$defs/")]
     for key, sub in schema.get("properties", {}).items():
         if key not in instance and "default" in sub:
-            instance[key] = sub["default"]
+            instance[key] = copy.deepcopy(sub["default"])
         if key in instance:
-            _fill_defaults(instance[key], sub)
+            _fill_defaults(instance[key], sub, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key, value in instance.items():
+            if key not in schema.get("properties", {}):
+                _fill_defaults(value, extra, root)
+
+
+# Keys that older versions of linbench read, and what replaced them.
+REMOVED_KEYS = {
+    ("train", "divergence_factor"): (
+        "removed: a run no longer stops when its loss grows; it stops only when a number "
+        "overflows, and every run gets a status (ok, diverged, collapsed, unstable) decided "
+        "from the whole run (see config/README.md, 'Run outcomes'); delete the key"
+    ),
+}
+
+
+def _coerce_train_sizes(config: dict[str, Any]) -> None:
+    """``--config`` passes ``train_size: [1000]`` as the string "1000": make it a number.
+
+    (The generic coercion only sees type errors; a size may be a number or ``all``.)
+    """
+    grid = config.get("grid")
+    for subgrid in grid.values() if isinstance(grid, dict) else ():
+        sizes = subgrid.get("train_size") if isinstance(subgrid, dict) else None
+        if isinstance(sizes, list):
+            subgrid["train_size"] = [
+                int(v) if isinstance(v, str) and _INT_RE.match(v.strip()) else v for v in sizes
+            ]
+
+
+def _check_removed_keys(config: dict[str, Any]) -> None:
+    """One line for a key that an older version read, saying what replaced it."""
+    for (section, key), message in REMOVED_KEYS.items():
+        if isinstance(config.get(section), dict) and key in config[section]:
+            raise LinbenchError(f"invalid config: {section}.{key}: {message}")
+    grid = config.get("grid")
+    if isinstance(grid, dict):
+        axes = [key for key in grid if key in (*CELL_KEYS, "strength")]
+        if axes:
+            names = ", ".join(k for k in grid if k not in axes) or "sweep"
+            first = next(k for k in grid if k not in axes) if len(axes) < len(grid) else "sweep"
+            raise LinbenchError(
+                f"invalid config: grid.{axes[0]}: the grid is a set of named sub-grids "
+                f"({names}), each with its own {axes[0]}; narrow one with "
+                f"--config 'grid={{{first}: {{{axes[0]}: [...]}}}}'"
+            )
 
 
 def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
@@ -107,6 +161,8 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
     """
     schema = yaml.safe_load(Path(schema_path).read_text())
     config = copy.deepcopy(config)
+    _check_removed_keys(config)
+    _coerce_train_sizes(config)
     validator = jsonschema.Draft202012Validator(schema)
     _coerce_strings(config, validator)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -116,30 +172,51 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
         best = max(errors, key=lambda e: len(e.absolute_path))
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise LinbenchError(f"invalid config: {_describe(best)}{more}")
-    _fill_defaults(config, schema)
+    _fill_defaults(config, schema, schema)
     _check_consistency(config)
     return config
 
 
+def training_images(data: dict[str, Any]) -> int:
+    """Images in the training split that ``data`` asks for (CIFAR-10 has 50,000 to split)."""
+    if data.get("train_subset") is not None:
+        return int(data["train_subset"])
+    return CIFAR_TRAIN_IMAGES - int(data["val_size"])
+
+
 def _check_consistency(config: dict[str, Any]) -> None:
     """Cross-key rules a schema cannot express."""
-    grid = config["grid"]
-    for reg in grid["regularizer"]:
-        if reg not in grid["strength"]:
-            raise LinbenchError(
-                f"invalid config: grid.strength.{reg}: required key is missing "
-                f"(grid.regularizer lists {reg!r}; give its strengths, e.g. {reg}: [0.001])"
-            )
-    for name in grid["features"]:
-        if name not in config["features"]["sets"]:
-            known = ", ".join(config["features"]["sets"])
-            raise LinbenchError(
-                f"invalid config: grid.features: {name!r} is not a feature set "
-                f"defined under features.sets (defined: {known})"
-            )
     data = config["data"]
     if data.get("train_subset") is not None and data["train_subset"] + data["val_size"] > 50000:
         raise LinbenchError(
             "invalid config: data.train_subset: train_subset + val_size exceeds the "
             "50,000 CIFAR-10 training images"
         )
+    grids = {name: sub for name, sub in config["grid"].items() if sub is not None}
+    if not grids:
+        raise LinbenchError(
+            "invalid config: grid: every sub-grid is switched off (null); keep at least one"
+        )
+    available = training_images(data)
+    for name, grid in grids.items():
+        for reg in grid["regularizer"]:
+            if reg not in grid["strength"]:
+                raise LinbenchError(
+                    f"invalid config: grid.{name}.strength.{reg}: required key is missing "
+                    f"(grid.{name}.regularizer lists {reg!r}; give its strengths, "
+                    f"e.g. {reg}: [0.001])"
+                )
+        for features in grid["features"]:
+            if features not in config["features"]["sets"]:
+                known = ", ".join(config["features"]["sets"])
+                raise LinbenchError(
+                    f"invalid config: grid.{name}.features: {features!r} is not a feature set "
+                    f"defined under features.sets (defined: {known})"
+                )
+        for i, size in enumerate(grid["train_size"]):
+            if size != ALL_IMAGES and size > available:
+                raise LinbenchError(
+                    f"invalid config: grid.{name}.train_size[{i}]: {size} is larger than the "
+                    f"{available} images of the training split (50,000 - data.val_size, or "
+                    f"data.train_subset); use a smaller size or '{ALL_IMAGES}'"
+                )

@@ -1,7 +1,9 @@
-"""The benchmark grid: config lists -> cells -> readable result paths.
+"""The benchmark grid: named sub-grids in the config -> cells -> readable result paths.
 
-A cell is one point of features x loss x regularizer x strength x batch size x
-learning rate x seed. Its folder name spells out every parameter, and numbers are
+The study is a set of named sub-grids (``grid.sweep``, ``grid.regimes``, ...), each a
+Cartesian product of features x training-set size x loss x regularizer x strength x batch
+size x learning rate x seed; a cell is one point, trained once however many sub-grids
+hold it. Its folder name spells out every parameter, and numbers are
 formatted by :func:`format_value` everywhere, so a path typed by hand from the config
 values (``lr~0.01``, ``strength~1e-05``) is the path the workflow uses.
 """
@@ -9,11 +11,32 @@ values (``lr~0.01``, ``strength~1e-05``) is the path the workflow uses.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
 
-from .names import CELL_PATTERN, RUNS_DIR, Cell, format_value
+from .names import (
+    ALL_IMAGES,
+    BUNDLE_KEYS,
+    CELL_KEYS,
+    CELL_PATTERN,
+    RUNS_DIR,
+    Cell,
+    format_value,
+)
 
-__all__ = ["CELL_PATTERN", "RUNS_DIR", "Cell", "expand_grid", "format_value"]
+__all__ = [
+    "CELL_PATTERN",
+    "RUNS_DIR",
+    "Bundle",
+    "Cell",
+    "check_bundle",
+    "expand_grid",
+    "format_value",
+    "make_bundles",
+    "parse_cell_path",
+]
 
 # Wildcard regexes: a name, or a number as format_value writes it.
 NAME_RE = r"[A-Za-z0-9_]+"
@@ -21,26 +44,146 @@ NUMBER_RE = r"[0-9][0-9.e+-]*|inf"
 INT_RE = r"[0-9]+"
 
 
-def expand_grid(grid: Mapping[str, object]) -> list[Cell]:
-    """All cells of a validated ``grid`` config section, in a stable order.
+def expand_subgrid(subgrid: Mapping[str, Any]) -> list[Cell]:
+    """All cells of one validated sub-grid (a Cartesian product), in a stable order.
 
-    Strengths come from ``grid.strength[reg]`` for each listed regularizer, so a
-    regularizer's strengths multiply only its own cells. Duplicates (``0.001`` and
-    ``1.0e-3`` in one list) collapse to one cell.
+    Strengths come from ``strength[regularizer]`` for each listed regularizer, so a
+    regularizer's strengths multiply only its own cells.
+    """
+    cells = []
+    for features, train_size, loss, regularizer in itertools.product(
+        subgrid["features"], subgrid["train_size"], subgrid["loss"], subgrid["regularizer"]
+    ):
+        for strength, batch_size, learning_rate, seed in itertools.product(
+            subgrid["strength"][regularizer],
+            subgrid["batch_size"],
+            subgrid["learning_rate"],
+            subgrid["seed"],
+        ):
+            cells.append(
+                Cell(
+                    features=features,
+                    train_size=train_size if train_size == ALL_IMAGES else int(train_size),
+                    loss=loss,
+                    regularizer=regularizer,
+                    strength=float(strength),
+                    batch_size=int(batch_size),
+                    learning_rate=float(learning_rate),
+                    seed=int(seed),
+                )
+            )
+    return cells
+
+
+def expand_grid(grid: Mapping[str, Mapping[str, Any] | None]) -> list[Cell]:
+    """Every cell of the study: the union of its named sub-grids, each cell once.
+
+    `grid` maps a sub-grid's name to its validated section (None: switched off). A cell
+    that two sub-grids share is trained once; duplicates within a list (``0.001`` and
+    ``1.0e-3``) collapse too, since cells are keyed by their folder.
     """
     cells: dict[str, Cell] = {}
-    strengths: Mapping[str, Sequence[float]] = grid["strength"]  # type: ignore[assignment]
-    for features, loss, reg in itertools.product(
-        grid["features"],
-        grid["loss"],
-        grid["regularizer"],  # type: ignore[arg-type]
-    ):
-        for strength, batch, lr, seed in itertools.product(
-            strengths[reg],
-            grid["batch_size"],
-            grid["learning_rate"],
-            grid["seed"],  # type: ignore[arg-type]
-        ):
-            cell = Cell(features, loss, reg, float(strength), int(batch), float(lr), int(seed))
-            cells.setdefault(cell.path, cell)
+    for subgrid in grid.values():
+        if subgrid is not None:
+            for cell in expand_subgrid(subgrid):
+                cells.setdefault(cell.path, cell)
     return list(cells.values())
+
+
+def subgrids_of(grid: Mapping[str, Mapping[str, Any] | None]) -> dict[str, list[str]]:
+    """Each cell folder -> the names of the sub-grids that hold it, in config order."""
+    out: dict[str, list[str]] = {}
+    for name, subgrid in grid.items():
+        if subgrid is not None:
+            for cell in expand_subgrid(subgrid):
+                names = out.setdefault(cell.path, [])
+                if name not in names:
+                    names.append(name)
+    return out
+
+
+# ----------------------------------------------------------------------------- bundles
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Cells trained together in one pass over the data (one job): they share every
+    :data:`BUNDLE_KEYS` field and differ only in :data:`MODEL_KEYS`. `part` numbers the
+    bundles of one set of shared values, from 1."""
+
+    cells: tuple[Cell, ...]
+    part: int
+
+    @property
+    def shared(self) -> dict[str, str]:
+        """The shared fields, as the strings cell paths use."""
+        return {key: self.cells[0].wildcards[key] for key in BUNDLE_KEYS}
+
+    @property
+    def path(self) -> str:
+        """A folder name for its log and benchmark: ``features~hog/.../seed~0/part~1``."""
+        return "/".join([*(f"{k}~{v}" for k, v in self.shared.items()), f"part~{self.part}"])
+
+    @property
+    def rule_name(self) -> str:
+        """The name of its Snakemake rule: ``train_hog_svm_32_0_part1``."""
+        values = (re.sub(r"\W", "_", v) for v in self.shared.values())
+        return "_".join(["train", *values, f"part{self.part}"])
+
+
+def make_bundles(cells: Sequence[Cell], bundle_size: int) -> list[Bundle]:
+    """The cells in bundles of at most `bundle_size`, in a stable order.
+
+    Cells that share every :data:`BUNDLE_KEYS` field go together. Within them, a learning
+    rate's cells stay together where they fit (a rate's cells are split only when there are
+    more of them than `bundle_size`), and rates are packed in the order they first appear:
+    appending a learning rate to the config then only adds cells to the last bundle of
+    each group, or makes new bundles; it never moves a cell from one bundle to another.
+    """
+    if not (isinstance(bundle_size, int) and bundle_size >= 1):
+        raise ValueError(f"bundle_size must be an integer >= 1, got {bundle_size!r}")
+    groups: dict[tuple, dict[float, list[Cell]]] = {}
+    for cell in cells:
+        shared = tuple(getattr(cell, key) for key in BUNDLE_KEYS)
+        groups.setdefault(shared, {}).setdefault(cell.learning_rate, []).append(cell)
+    bundles: list[Bundle] = []
+    for by_rate in groups.values():
+        parts: list[list[Cell]] = [[]]
+        for rate_cells in by_rate.values():
+            for start in range(0, len(rate_cells), bundle_size):
+                piece = rate_cells[start : start + bundle_size]
+                if len(parts[-1]) + len(piece) > bundle_size:
+                    parts.append([])
+                parts[-1].extend(piece)
+        bundles += [Bundle(tuple(part), i) for i, part in enumerate(parts, start=1)]
+    return bundles
+
+
+def check_bundle(cells: Sequence[Cell]) -> dict[str, object]:
+    """The shared fields of cells meant to train together; ValueError naming the first
+    :data:`BUNDLE_KEYS` field on which they disagree (a programming error, never mixed)."""
+    if not cells:
+        raise ValueError("a bundle needs at least one cell")
+    for key in BUNDLE_KEYS:
+        values = list(dict.fromkeys(getattr(cell, key) for cell in cells))
+        if len(values) > 1:
+            raise ValueError(f"the cells of a bundle must share {key!r}, got {values}")
+    return {key: getattr(cells[0], key) for key in BUNDLE_KEYS}
+
+
+def parse_cell_path(path: str) -> Cell:
+    """The cell whose folder is `path` (``.../features~hog/loss~svm/.../seed~0``, as
+    ``Cell.path`` writes it; anything before the cell's levels is ignored)."""
+    pattern = re.escape(CELL_PATTERN)
+    for key in CELL_KEYS:
+        pattern = pattern.replace(re.escape(f"{{{key}}}"), f"(?P<{key}>[^/]+)")
+    match = re.search(f"(?:^|/){pattern}/?$", str(path))
+    if not match:
+        raise ValueError(f"not a cell folder: {path}")
+    types = {field.name: str(field.type) for field in fields(Cell)}
+    casts = {"int": int, "float": float, "str": str, "int | str": _train_size}
+    return Cell(**{k: casts[types[k]](v) for k, v in match.groupdict().items()})
+
+
+def _train_size(text: str) -> int | str:
+    return text if text == ALL_IMAGES else int(text)

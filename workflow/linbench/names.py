@@ -143,6 +143,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "momentum": 0.0,
     "lr_decay": 1.0,
     "lr_decay_every": 0,
+    "min_updates": 2000,
 }
 """The fixed training settings (config ``train``, but ``threads``) and their defaults."""
 
@@ -159,13 +160,17 @@ in the order that decides when several apply, are defined in :mod:`linbench.outc
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_acc", "seconds")
 """Columns of a cell's ``history.csv``: one row per epoch."""
+CELL_FILES = ("metrics.json", "history.csv", "weights.npz", "test_predictions.npy")
+"""What every cell's folder holds (``test_predictions.npy``: uint8 test labels, test order)."""
 
 
 # ----------------------------------------------------------------------------- grid cells
 
 RUNS_DIR = "results/runs"
+ALL_IMAGES = "all"
+"""``train_size`` of a cell that trains on the whole training split."""
 CELL_PATTERN = (
-    "features~{features}/loss~{loss}/reg~{regularizer}/strength~{strength}/"
+    "features~{features}/n~{train_size}/loss~{loss}/reg~{regularizer}/strength~{strength}/"
     "batch~{batch_size}/lr~{learning_rate}/seed~{seed}"
 )
 """A cell's folder under :data:`RUNS_DIR`; its ``{...}`` are Snakemake wildcards too."""
@@ -186,9 +191,14 @@ def format_value(value: float | int) -> str:
 
 @dataclass(frozen=True)
 class Cell:
-    """One grid point: what a user varies. Its folder name spells out every field."""
+    """One grid point: what a user varies. Its folder name spells out every field.
+
+    ``train_size`` is the number of training images (a nested, stratified subset of the
+    training split, see :mod:`linbench.subsets`) or :data:`ALL_IMAGES` for the whole split.
+    """
 
     features: str
+    train_size: int | str
     loss: str
     regularizer: str
     strength: float
@@ -214,3 +224,7 @@ CELL_KEYS = tuple(f.name for f in fields(Cell))
 """The fields of a cell, as columns of ``runs.csv``."""
 SETTING_KEYS = tuple(k for k in CELL_KEYS if k != "seed")
 """A *setting* is a cell up to its seed: what a user chooses."""
+MODEL_KEYS = ("regularizer", "strength", "learning_rate")
+"""What the models trained together in one bundle (one pass over the data) may differ in."""
+BUNDLE_KEYS = tuple(k for k in CELL_KEYS if k not in MODEL_KEYS)
+"""What every cell of a bundle shares: the data, loss, batch size, seed (minibatch order)."""

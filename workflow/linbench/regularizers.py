@@ -146,8 +146,10 @@ class MaxNorm(Regularizer):
     """Max-norm constraint: each class's weight column stays in the L2 ball of radius c.
 
     No penalty; instead, after every update each column ``W[:, j]`` longer than ``c`` (the
-    ``strength``) is scaled back to length c. The weights can then never blow up, whatever
-    the learning rate.
+    ``strength``) is scaled back to length c, so W stays bounded whatever the learning rate.
+    The bias b is not bounded: at a large learning rate it can run away while W cannot keep
+    up, and the model then predicts the same few classes for every input. Such a model's
+    loss stays finite, yet it has *collapsed* to chance accuracy (:mod:`linbench.outcome`).
     """
 
     name: ClassVar[str] = "max_norm"
@@ -174,15 +176,27 @@ class Dropout(Regularizer):
     valid_strength = ("a keep probability in (0, 1]", lambda p: 0 < p <= 1)
 
     def transform_batch(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return self.apply_mask(X, random_uint16(X.shape, rng))
+
+    def apply_mask(self, X: np.ndarray, uniform: np.ndarray) -> np.ndarray:
+        """X (N, D) with the entries whose uniform 16-bit integer is >= p * 2^16 zeroed and
+        the others scaled by 1/p. One `uniform` draw serves every keep probability p (the
+        bundle trainer uses that: its dropout models see exactly the masks of :func:`train`).
+        """
         # Textbook: keep = rng.random(X.shape) < p. Random bits are ~4x cheaper to draw than
-        # floats, so we draw full-range 64-bit integers, read each as four uniform 16-bit
-        # integers u, and keep an entry when u < p * 2^16 (p rounded to a multiple of 2^-16).
+        # floats, so we compare uniform 16-bit integers u with p * 2^16 (p rounded to a
+        # multiple of 2^-16).
         threshold = max(1, round(self.strength * 2**16))
-        words = rng.integers(0, 2**64 - 1, X.size // 4 + 1, dtype=np.uint64, endpoint=True)
-        keep = words.view(np.uint16)[: X.size].reshape(X.shape) < threshold
         out = X * (2**16 / threshold)  # 1 / (the keep probability), so E[out] = X
-        out *= keep
+        out *= uniform < threshold
         return out
+
+
+def random_uint16(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Uniform 16-bit integers of the given shape: full-range 64-bit draws, each read as four."""
+    size = math.prod(shape)
+    words = rng.integers(0, 2**64 - 1, size // 4 + 1, dtype=np.uint64, endpoint=True)
+    return words.view(np.uint16)[:size].reshape(shape)
 
 
 REGULARIZERS: dict[str, type[Regularizer]] = {

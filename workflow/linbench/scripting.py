@@ -1,9 +1,10 @@
 """Shared plumbing for the thin rule scripts in ``workflow/scripts/``.
 
 A rule script calls :func:`run` with its main function and its log file: log records go
-to the rule's log (and stderr), and a :class:`LinbenchError` or ``ValueError`` ends the
-job with one clear line instead of a traceback. Unexpected exceptions keep their
-traceback in the log, where a bug report needs it.
+to the rule's log (and stderr), and a :class:`LinbenchError` (bad input: a file, an archive
+or a setting, named in its message) ends the job with one clear line instead of a
+traceback. Every other exception is a bug, in our code or below it: it keeps its traceback,
+in the log and on stderr, where a bug report needs it.
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ def setup_logging(log_file: str | Path | None) -> logging.Logger:
 
 
 def run(main: Callable[[], None], log_file: str | Path | None, rule: str = "") -> None:
-    """Run `main`, turning user-facing errors into a one-line message and exit status 1."""
+    """Run `main`, turning a :class:`LinbenchError` into a one-line message and exit status 1."""
     log = setup_logging(log_file)
     start = time.perf_counter()
     try:
         main()
-    except (LinbenchError, ValueError) as err:
+    except LinbenchError as err:
         log.error("linbench%s: error: %s", f" ({rule})" if rule else "", err)
         sys.exit(1)
     except Exception:

@@ -36,12 +36,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .errors import LinbenchError
-from .plots import load_weights, read_classes, save_figure
+from .names import DRAWABLE_BLOCKS
+from .plots.style import load_weights, read_classes, save_figure, weights_by_dir
 from .report import chosen_cells, read_runs_csv
 from .text import fmt_number, fmt_strength
 
-DRAWABLE_BLOCKS = ("pixels", "hog")
-"""Feature blocks whose weights have a picture, in the order rows are drawn."""
 HOG_TILE_CELL = 16
 """Pixels per HOG cell in a template tile (skimage draws cells at their image size, 8)."""
 TILE_INCHES = 1.05
@@ -198,7 +197,8 @@ def block_tiles(W: np.ndarray, block: Mapping[str, Any], image_shape: Sequence[i
 class TemplateRow:
     """One row of a template figure: a block's templates of one regularizer's chosen cell.
 
-    `tiles` is None when no cell of the regularizer can be chosen (every one diverged);
+    `tiles` is None when no setting of the regularizer can be chosen (none ended ``ok``
+    on every seed);
     `cell` is then None too.
     """
 
@@ -227,7 +227,7 @@ class TemplateLayout:
 def _row_label(block: str, regularizer: str, cell: pd.Series | None, several: bool) -> str:
     head = f"{block} · " if several else ""
     if cell is None:
-        return f"{head}{regularizer}\nevery cell diverged"
+        return f"{head}{regularizer}\nno ok setting"
     return (
         f"{head}{fmt_strength(regularizer, cell['strength'])}\n"
         f"lr {fmt_number(cell['learning_rate'])}, batch {int(cell['batch_size'])}\n"
@@ -247,7 +247,7 @@ def template_layout(
 
     `runs` is the runs table (``runs.csv``); per regularizer (grid order) the cell with
     the best validation accuracy is chosen as everywhere in the report
-    (:func:`linbench.report.chosen_cells`: mean over seeds, no diverged seed, then the
+    (:func:`linbench.report.chosen_cells`: mean over seeds, every seed ``ok``, then the
     best seed) and its weights are read from `weights_files` (cell folder -> weights.npz).
     `info` is the feature set's ``info.json``. One group of rows per drawable block.
     """
@@ -286,7 +286,7 @@ def template_layout(
 def templates_figure(layout: TemplateLayout, title: str) -> Figure:
     """The tiles of `layout` on a grid: rows labelled on the left, class names on top.
 
-    Exactly ``rows * classes`` axes, one per tile (a diverged row's axes say so).
+    Exactly ``rows * classes`` axes, one per tile (a row without an ``ok`` setting says so).
     """
     n_rows, n_cols = layout.shape
     kinds = dict.fromkeys(row.block for row in layout.rows)
@@ -314,7 +314,7 @@ def templates_figure(layout: TemplateLayout, title: str) -> Figure:
                     ax.set_title(layout.classes[j], fontsize=9)
                 if row.tiles is None:
                     if j == 0:
-                        ax.text(0.5, 0.5, "diverged", ha="center", va="center", color="0.4")
+                        ax.text(0.5, 0.5, "no ok setting", ha="center", va="center", color="0.4")
                     continue
                 tile = row.tiles[j]
                 if tile.ndim == 3:
@@ -355,8 +355,7 @@ def plot_templates(
     if missing:
         raise LinbenchError(f"{info_json}: missing key(s) {', '.join(missing)}; rerun gather")
     classes = read_classes(splits_json)
-    by_dir = {str(Path(p).parent): p for p in weights_files}
-    layout = template_layout(runs, by_dir, info, classes, features, loss)
+    layout = template_layout(runs, weights_by_dir(weights_files), info, classes, features, loss)
     title = (
         f"Learned templates: {loss} on {features} features "
         "(per regularizer, the cell with the best validation accuracy)"

@@ -9,9 +9,6 @@ from collections.abc import Sequence
 
 from .names import REGULARIZERS, format_value
 
-STRENGTH_SYMBOL = {name: reg.symbol for name, reg in REGULARIZERS.items()}
-"""What `strength` is called for each regularizer, in labels (see linbench.names)."""
-
 
 def fmt_number(value: float) -> str:
     """A grid number as its path spells it: ``0.001``, ``1e-05``, ``10``."""
@@ -20,7 +17,7 @@ def fmt_number(value: float) -> str:
 
 def strength_text(regularizer: str, strength: float) -> str:
     """What the strength means, with its value: ``λ = 0.001``, ``c = 0.5``; ``""`` for none."""
-    symbol = STRENGTH_SYMBOL.get(regularizer, "strength")
+    symbol = REGULARIZERS[regularizer].symbol if regularizer in REGULARIZERS else "strength"
     return f"{symbol} = {fmt_number(strength)}" if symbol else ""
 
 

@@ -2,9 +2,12 @@
 
 :func:`train` fits ``scores = X @ W + b`` with one of the losses of :mod:`linbench.losses`
 and one regularizer of :mod:`linbench.regularizers`, and returns a :class:`TrainResult`:
-the weights, a per-epoch history and whether the run diverged. Everything that is random
-(initialisation, the order of the minibatches, dropout masks) comes from `seed`, so one
-seed always gives bit-identical results; wall-clock time is recorded but affects nothing.
+the weights, a per-epoch history and the run's status (:mod:`linbench.outcome`). Everything
+that is random
+(initialisation, the order of the minibatches, dropout masks) comes from `seed`, so one seed
+always gives bit-identical results; wall-clock time is recorded but affects nothing. This is
+the readable one-model reference; :mod:`linbench.bundle` trains many models per pass and is
+tested to give the same numbers.
 """
 
 from __future__ import annotations
@@ -20,10 +23,9 @@ from typing import Any
 import numpy as np
 
 from linbench.losses import LOSSES, predict
+from linbench.names import SMALL_WEIGHT
+from linbench.outcome import run_status
 from linbench.regularizers import Regularizer
-
-SMALL_WEIGHT = 1e-3
-"""|w| below this counts as "near zero" in :func:`weight_stats` (L1 makes many of them)."""
 
 
 @dataclass
@@ -34,13 +36,15 @@ class TrainResult:
     features). `history` has one dict per epoch run, with keys ``epoch`` (1-based),
     ``train_loss`` (mean minibatch loss including the penalty), ``train_acc``, ``val_acc``
     and ``seconds`` (cumulative wall time, per-epoch evaluation included). A diverged run
-    stops in epoch `diverged_epoch`, whose row is still recorded, with a huge, inf or nan
-    loss. `final_loss` and `seconds` are those of the last row.
+    (a loss, weight or bias became inf or nan) stops in epoch `diverged_epoch`, whose row is
+    still recorded. `final_loss` and `seconds` are those of the last row; `status` is one of
+    ``ok``, ``diverged``, ``collapsed``, ``unstable`` (:func:`linbench.outcome.run_status`).
     """
 
     W: np.ndarray
     b: np.ndarray
     history: list[dict[str, float]]
+    status: str
     diverged: bool
     diverged_epoch: int | None
     epochs_run: int
@@ -96,7 +100,6 @@ def train(
     momentum: float = 0.0,
     lr_decay: float = 1.0,
     lr_decay_every: int = 0,
-    divergence_factor: float = 1e3,
     num_classes: int | None = None,
 ) -> TrainResult:
     """Fit a linear classifier by mini-batch SGD.
@@ -115,10 +118,10 @@ def train(
     SVM hinge margin.
 
     After each epoch the history records the mean minibatch loss and the accuracy on the
-    whole training and validation sets. If a minibatch loss is not finite or exceeds
-    `divergence_factor` times the first minibatch's loss, training stops and the result
-    is marked diverged (a result, not an exception); ``divergence_factor=math.inf`` stops
-    only on a non-finite loss.
+    whole training and validation sets. The one early stop is overflow: when a minibatch
+    loss, a weight or the bias is not finite, training stops and the run is ``diverged`` (a
+    result, not an exception). A large but finite loss is no reason to stop: the run's status
+    is decided once it has finished (:mod:`linbench.outcome`).
 
     Raises ValueError, naming the parameter, for invalid parameters or data.
     """
@@ -134,7 +137,6 @@ def train(
         momentum=momentum,
         lr_decay=lr_decay,
         lr_decay_every=lr_decay_every,
-        divergence_factor=divergence_factor,
     )
     X_train, y_train, X_val, y_val, num_classes = _check_data(
         X_train, y_train, X_val, y_val, num_classes
@@ -154,12 +156,11 @@ def train(
     b = np.zeros(num_classes, dtype=dtype)
     W_velocity, b_velocity = np.zeros_like(W), np.zeros_like(b)
     lr = learning_rate
-    loss_limit = None  # divergence_factor * the first minibatch loss
     history: list[dict[str, float]] = []
     diverged_epoch = None
     start_time = time.perf_counter()
 
-    # A diverging run overflows to inf and nan; we detect that from the loss, so numpy's
+    # A diverging run overflows to inf and nan; we detect that ourselves, so numpy's
     # warnings about it would only be noise.
     with np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(1, epochs + 1):
@@ -174,9 +175,9 @@ def train(
                 dW += dW_penalty
                 batch_losses.append(loss_value)
 
-                if loss_limit is None:
-                    loss_limit = divergence_factor * loss_value
-                if not (math.isfinite(loss_value) and loss_value <= loss_limit):
+                # Non-finite weights make the next loss non-finite (inf * 0 is nan, too), so
+                # the loss is the one thing to watch inside the epoch.
+                if not math.isfinite(loss_value):
                     diverged_epoch = epoch
                     break
 
@@ -187,6 +188,9 @@ def train(
                     W -= lr * dW
                     b -= lr * db
                 regularizer.project(W)
+            # ... and the weights after the epoch's last step.
+            if diverged_epoch is None and not (np.isfinite(W).all() and np.isfinite(b).all()):
+                diverged_epoch = epoch
 
             history.append(
                 {
@@ -202,10 +206,20 @@ def train(
             if lr_decay_every and epoch % lr_decay_every == 0:
                 lr *= lr_decay
 
+    status = run_status(
+        diverged=diverged_epoch is not None,
+        val_acc=history[-1]["val_acc"],
+        final_loss=history[-1]["train_loss"],
+        loss=loss,
+        num_classes=num_classes,
+        val_images=len(y_val),
+        margin=margin,
+    )
     return TrainResult(
         W=W,
         b=b,
         history=history,
+        status=status,
         diverged=diverged_epoch is not None,
         diverged_epoch=diverged_epoch,
         epochs_run=len(history),
@@ -239,10 +253,6 @@ _PARAM_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "momentum": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
     "lr_decay": ("a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1),
     "lr_decay_every": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
-    "divergence_factor": (
-        "a number > 1 (inf: stop only on a non-finite loss)",
-        lambda v: _is_number(v, allow_inf=True) and v > 1,
-    ),
 }
 
 
@@ -295,8 +305,6 @@ def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _is_number(value: object, allow_inf: bool = False) -> bool:
-    """A real number (not bool, not nan), finite unless `allow_inf`."""
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or math.isnan(value):
-        return False
-    return allow_inf or math.isfinite(value)
+def _is_number(value: object) -> bool:
+    """A finite real number (not bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)

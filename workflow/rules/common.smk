@@ -1,3 +1,5 @@
+import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -14,14 +16,16 @@ os.environ.update(
 from linbench.config import validate_config
 from linbench.errors import LinbenchError
 from linbench.features import learned_block, resolve_block, resolve_feature_sets
-from linbench.grid import INT_RE, NAME_RE, NUMBER_RE, expand_grid
+from linbench.grid import INT_RE, NAME_RE, NUMBER_RE, expand_grid, make_bundles
 from linbench.names import (
+    CELL_FILES,
     CELL_PATTERN,
     DRAWABLE_BLOCKS,
     LOSSES,
     REGULARIZERS,
     RUNS_DIR,
     SPLITS,
+    TRAIN_DEFAULTS,
 )
 
 # ----------------------------------------------------------------------------- config
@@ -41,6 +45,8 @@ except (LinbenchError, ValueError) as err:
 
 
 CELLS = expand_grid(config["grid"])
+# The enabled sub-grids (a sub-grid set to null is switched off).
+GRIDS = {name: grid for name, grid in config["grid"].items() if grid is not None}
 REPORTS = "results/reports"
 FIGURES = f"{REPORTS}/figures"
 SCRIPTS = str(Path(workflow.basedir) / "workflow/scripts")
@@ -61,6 +67,30 @@ wildcard_constraints:
     seed=INT_RE,
 
 
+# ----------------------------------------------------------------------------- grid values
+
+
+def get_grid_values(key):
+    """Every value of `key` (a sub-grid key such as "loss") over the enabled sub-grids,
+    each once, in config order."""
+    return list(dict.fromkeys(v for grid in GRIDS.values() for v in grid[key]))
+
+
+def get_grid_strengths():
+    """Each regularizer of the study -> its strengths over the enabled sub-grids."""
+    return {
+        reg: list(
+            dict.fromkeys(
+                s
+                for grid in GRIDS.values()
+                if reg in grid["regularizer"]
+                for s in grid["strength"][reg]
+            )
+        )
+        for reg in get_grid_values("regularizer")
+    }
+
+
 # ----------------------------------------------------------------------------- targets
 
 
@@ -79,21 +109,25 @@ def get_report_outputs():
         f"{REPORTS}/runs.csv",
         f"{REPORTS}/history.csv",
         f"{REPORTS}/summary.md",
-        *ACCURACY_FIGURES.values(),
-        *TRAINING_FIGURES.values(),
+        *REPORT_FIGURES.values(),
         f"{FIGURES}/hog_examples.png",
     ]
 
 
-ACCURACY_FIGURES = {
-    "heatmaps": f"{FIGURES}/val_heatmaps.png",
-    "best_accuracy": f"{FIGURES}/best_accuracy.png",
-    "time_accuracy": f"{FIGURES}/time_vs_accuracy.png",
-    "confusion": f"{FIGURES}/confusion_matrix.png",
-}
-TRAINING_FIGURES = {
-    "learning_curves": f"{FIGURES}/learning_curves.png",
-    "weights": f"{FIGURES}/weights.png",
+# Each figure has its own job in report.smk (plot_<name> draws figures/<name>.png).
+REPORT_FIGURES = {
+    name: f"{FIGURES}/{name}.png"
+    for name in (
+        "val_heatmaps",
+        "best_accuracy",
+        "time_vs_accuracy",
+        "confusion_matrix",
+        "accuracy_vs_size",
+        "regularization_path",
+        "gap_vs_size",
+        "learning_curves",
+        "weights",
+    )
 }
 
 
@@ -133,7 +167,7 @@ def get_shard_outputs(wildcards):
 
 def get_hog_example_block():
     """(feature set, block) of the first HOG block, preferring the sets the grid uses."""
-    for name in [*config["grid"]["features"], *FEATURE_SETS]:
+    for name in [*get_grid_values("features"), *FEATURE_SETS]:
         for block in FEATURE_SETS.get(name, []):
             if block["block"] == "hog":
                 return name, block
@@ -163,7 +197,7 @@ def get_feature_figures():
 
 def get_grid_features():
     """The feature sets the grid trains on, each once."""
-    return list(dict.fromkeys(config["grid"]["features"]))
+    return get_grid_values("features")
 
 
 def get_cell_outputs(filename):
@@ -171,13 +205,42 @@ def get_cell_outputs(filename):
     return [f"{cell.path}/{filename}" for cell in CELLS]
 
 
-def get_train_settings(wildcards):
-    """The fixed training settings (config `train`) as command-line options of a cell."""
-    return " ".join(
-        f"--{key.replace('_', '-')} {value}"
-        for key, value in config["train"].items()
-        if key != "threads"
-    )
+# Bundles of cells trained together, one job each (rules in train.smk).
+BUNDLES = make_bundles(CELLS, config["train"]["bundle_size"])
+
+
+def get_bundle_outputs(bundle):
+    """Every file of every cell of `bundle`."""
+    return [f"{cell.path}/{name}" for cell in bundle.cells for name in CELL_FILES]
+
+
+def get_bundle_features(bundle):
+    """The features of every split that `bundle` trains and evaluates on."""
+    features = bundle.cells[0].features
+    return {
+        f"{split}_{kind}": f"results/features/{features}/{split}_{kind}.npy"
+        for split in SPLITS
+        for kind in ("X", "y")
+    }
+
+
+def get_train_settings():
+    """The fixed training settings (config `train`) as JSON, for the training script."""
+    return json.dumps({k: v for k, v in config["train"].items() if k in TRAIN_DEFAULTS})
+
+
+def get_bundle_mem_mb(wildcards, input):
+    """Memory of a bundle job: the features are memory-mapped, but the pages it reads count;
+    plus the per-bundle arrays (scores of 8192 rows x K*C, weights) and Python/numpy."""
+    return 300 + math.ceil(1.2 * input.size_mb)
+
+
+def get_bundle_runtime(bundle):
+    """Minutes for a bundle job (SLURM --time): generous, as a cluster kills late jobs. A model
+    costs ~0.03 s per epoch of 45,000 HOG images in a bundle (benchmarks/bench_train.py).
+    """
+    seconds = 0.03 * len(bundle.cells) * config["train"]["epochs"]
+    return max(2, math.ceil(10 * seconds / 60))
 
 
 # ----------------------------------------------------------------------------- report
@@ -186,10 +249,10 @@ def get_train_settings(wildcards):
 def get_curves_setting():
     """Learning curves show every learning rate of one setting: no regularizer (if in
     the grid) at the smallest batch size, whose noisy steps diverge first."""
-    regs = config["grid"]["regularizer"]
+    regs = get_grid_values("regularizer")
     return {
         "regularizer": "none" if "none" in regs else regs[0],
-        "batch_size": min(config["grid"]["batch_size"]),
+        "batch_size": min(get_grid_values("batch_size")),
     }
 
 
@@ -200,6 +263,16 @@ SANITY_MARKDOWN = f"{REPORTS}/sanity.md"
 # Exists only when every check passed (rule sanity_gate).
 SANITY_OK = f"{REPORTS}/sanity.ok"
 TEMPLATE_FIGURE = f"{FIGURES}/templates_{{features}}_{{loss}}.png"
+
+
+def get_sanity_code():
+    """The code the sanity checks test: editing it reruns them."""
+    package = Path(LINBENCH_DIR) / "linbench"
+    core = [
+        package / f"{module}.py"
+        for module in ("losses", "regularizers", "train", "names")
+    ]
+    return [str(p) for p in [*core, *sorted((package / "sanity").glob("*.py"))]]
 
 
 def get_sanity_outputs():
@@ -219,7 +292,7 @@ def get_template_figures():
         TEMPLATE_FIGURE.format(features=features, loss=loss)
         for features in get_grid_features()
         if get_template_blocks(features)
-        for loss in config["grid"]["loss"]
+        for loss in get_grid_values("loss")
     ]
 
 

@@ -1,14 +1,25 @@
 # The report jobs take seconds: run them on the submitting host, not as cluster jobs.
 localrules:
     aggregate,
-    plot_accuracy,
-    plot_training,
+    plot_val_heatmaps,
+    plot_best_accuracy,
+    plot_time_vs_accuracy,
+    plot_confusion_matrix,
+    plot_accuracy_vs_size,
+    plot_regularization_path,
+    plot_gap_vs_size,
+    plot_learning_curves,
+    plot_weights,
+    plot_templates,
 
 
 rule aggregate:
     input:
         metrics=get_cell_outputs("metrics.json"),
         history=get_cell_outputs("history.csv"),
+        # With each cell's test_predictions.npy (beside its metrics.json, written by the
+        # same job): every regularizer against none, paired on the test images.
+        test_labels="results/data/test_labels.npy",
     output:
         runs=report(
             f"{REPORTS}/runs.csv",
@@ -40,77 +51,257 @@ rule aggregate:
         "../scripts/aggregate.py"
 
 
-rule plot_accuracy:
+rule plot_val_heatmaps:
     input:
         runs=rules.aggregate.output.runs,
-        # Only the best cell's test_confusion is read; which cell that is depends on results.
-        metrics=get_cell_outputs("metrics.json"),
         splits="results/data/splits.json",
     output:
-        heatmaps=report(
-            ACCURACY_FIGURES["heatmaps"],
+        report(
+            REPORT_FIGURES["val_heatmaps"],
             caption="../report/val_heatmaps.rst",
             category="Accuracy",
             labels={"figure": "1 learning rate x batch size"},
         ),
-        best_accuracy=report(
-            ACCURACY_FIGURES["best_accuracy"],
+    log:
+        "logs/report/plot_val_heatmaps.log",
+    benchmark:
+        "results/benchmarks/report/plot_val_heatmaps.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        figure="val_heatmaps",
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_best_accuracy:
+    input:
+        runs=rules.aggregate.output.runs,
+        splits="results/data/splits.json",
+    output:
+        report(
+            REPORT_FIGURES["best_accuracy"],
             caption="../report/best_accuracy.rst",
             category="Accuracy",
             labels={"figure": "2 best per loss and regularizer"},
         ),
-        time_accuracy=report(
-            ACCURACY_FIGURES["time_accuracy"],
+    log:
+        "logs/report/plot_best_accuracy.log",
+    benchmark:
+        "results/benchmarks/report/plot_best_accuracy.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        figure="best_accuracy",
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_time_vs_accuracy:
+    input:
+        runs=rules.aggregate.output.runs,
+        splits="results/data/splits.json",
+    output:
+        report(
+            REPORT_FIGURES["time_vs_accuracy"],
             caption="../report/time_vs_accuracy.rst",
             category="Accuracy",
             labels={"figure": "3 accuracy vs training time"},
         ),
-        confusion=report(
-            ACCURACY_FIGURES["confusion"],
+    log:
+        "logs/report/plot_time_vs_accuracy.log",
+    benchmark:
+        "results/benchmarks/report/plot_time_vs_accuracy.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        figure="time_vs_accuracy",
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_confusion_matrix:
+    input:
+        runs=rules.aggregate.output.runs,
+        splits="results/data/splits.json",
+        # Only the best cell's test_confusion is read; which cell that is depends on results.
+        metrics=get_cell_outputs("metrics.json"),
+    output:
+        report(
+            REPORT_FIGURES["confusion_matrix"],
             caption="../report/confusion_matrix.rst",
             category="Accuracy",
             labels={"figure": "4 confusion matrix of the best model"},
         ),
     log:
-        "logs/report/plot_accuracy.log",
+        "logs/report/plot_confusion_matrix.log",
     benchmark:
-        "results/benchmarks/report/plot_accuracy.tsv"
+        "results/benchmarks/report/plot_confusion_matrix.tsv"
     conda:
         "../envs/linbench.yaml"
     resources:
         mem_mb=1000,
+    params:
+        figure="confusion_matrix",
     script:
-        "../scripts/plot_accuracy.py"
+        "../scripts/plot_figure.py"
 
 
-rule plot_training:
+rule plot_accuracy_vs_size:
+    input:
+        runs=rules.aggregate.output.runs,
+        splits="results/data/splits.json",
+    output:
+        report(
+            REPORT_FIGURES["accuracy_vs_size"],
+            caption="../report/accuracy_vs_size.rst",
+            category="Regimes",
+            labels={"figure": "1 accuracy vs training-set size"},
+        ),
+    log:
+        "logs/report/plot_accuracy_vs_size.log",
+    benchmark:
+        "results/benchmarks/report/plot_accuracy_vs_size.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        figure="accuracy_vs_size",
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_regularization_path:
+    input:
+        runs=rules.aggregate.output.runs,
+        splits="results/data/splits.json",
+    output:
+        report(
+            REPORT_FIGURES["regularization_path"],
+            caption="../report/regularization_path.rst",
+            category="Regimes",
+            labels={"figure": "2 regularization path"},
+        ),
+    log:
+        "logs/report/plot_regularization_path.log",
+    benchmark:
+        "results/benchmarks/report/plot_regularization_path.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        figure="regularization_path",
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_gap_vs_size:
+    input:
+        runs=rules.aggregate.output.runs,
+    output:
+        report(
+            REPORT_FIGURES["gap_vs_size"],
+            caption="../report/gap_vs_size.rst",
+            category="Regimes",
+            labels={"figure": "3 train - validation gap vs size"},
+        ),
+    log:
+        "logs/report/plot_gap_vs_size.log",
+    benchmark:
+        "results/benchmarks/report/plot_gap_vs_size.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        figure="gap_vs_size",
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_learning_curves:
     input:
         runs=rules.aggregate.output.runs,
         history=rules.aggregate.output.history,
-        # Only the chosen cells' weights are loaded; which ones depends on results.
-        weights=get_cell_outputs("weights.npz"),
     output:
-        learning_curves=report(
-            TRAINING_FIGURES["learning_curves"],
+        report(
+            REPORT_FIGURES["learning_curves"],
             caption="../report/learning_curves.rst",
             category="Training",
             labels={"figure": "learning curves"},
         ),
-        weights=report(
-            TRAINING_FIGURES["weights"],
-            caption="../report/weights.rst",
-            category="Weights",
-            labels={"figure": "weight distributions"},
-        ),
     log:
-        "logs/report/plot_training.log",
+        "logs/report/plot_learning_curves.log",
     benchmark:
-        "results/benchmarks/report/plot_training.tsv"
+        "results/benchmarks/report/plot_learning_curves.tsv"
     conda:
         "../envs/linbench.yaml"
     resources:
         mem_mb=1000,
     params:
         **get_curves_setting(),
+        figure="learning_curves",
     script:
-        "../scripts/plot_training.py"
+        "../scripts/plot_figure.py"
+
+
+rule plot_weights:
+    input:
+        runs=rules.aggregate.output.runs,
+        # Only the chosen cells' weights are loaded; which ones depends on results.
+        weights=get_cell_outputs("weights.npz"),
+    output:
+        report(
+            REPORT_FIGURES["weights"],
+            caption="../report/weights.rst",
+            category="Weights",
+            labels={"figure": "weight distributions"},
+        ),
+    log:
+        "logs/report/plot_weights.log",
+    benchmark:
+        "results/benchmarks/report/plot_weights.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        figure="weights",
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_templates:
+    input:
+        runs=rules.aggregate.output.runs,
+        # Only the chosen cells' weights are read; which ones depends on results.
+        weights=get_template_weights,
+        info="results/features/{features}/info.json",
+        splits="results/data/splits.json",
+    output:
+        report(
+            TEMPLATE_FIGURE,
+            caption="../report/templates.rst",
+            category="Templates",
+            labels={"features": "{features}", "loss": "{loss}"},
+        ),
+    log:
+        "logs/report/plot_templates_{features}_{loss}.log",
+    benchmark:
+        "results/benchmarks/report/plot_templates_{features}_{loss}.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        blocks=lambda wildcards: get_template_blocks(wildcards.features),
+    script:
+        "../scripts/plot_templates.py"

@@ -2,19 +2,26 @@
 localrules:
     sanity_checks,
     sanity_gate,
-    plot_templates,
 
 
 rule sanity_checks:
     input:
-        X=expand("results/features/{features}/train_X.npy", features=get_grid_features()),
-        y=expand("results/features/{features}/train_y.npy", features=get_grid_features()),
+        X=expand(
+            "results/features/{features}/train_X.npy", features=get_grid_features()
+        ),
+        y=expand(
+            "results/features/{features}/train_y.npy", features=get_grid_features()
+        ),
+        # The labels checks judge accuracy on validation rows.
+        val_X=expand(
+            "results/features/{features}/val_X.npy", features=get_grid_features()
+        ),
+        val_y=expand(
+            "results/features/{features}/val_y.npy", features=get_grid_features()
+        ),
         splits="results/data/splits.json",
         # The code under test: editing it (say, to fix a failed check) reruns the checks.
-        code=expand(
-            f"{LINBENCH_DIR}/linbench/{{module}}.py",
-            module=["losses", "regularizers", "sanity"],
-        ),
+        code=get_sanity_code(),
     output:
         table=report(
             SANITY_TABLE,
@@ -38,20 +45,29 @@ rule sanity_checks:
         mem_mb=1000,
     params:
         features=get_grid_features(),
-        losses=config["grid"]["loss"],
+        losses=get_grid_values("loss"),
         # Each regularizer is checked at the grid's first strength for it.
         regularizers={
-            reg: config["grid"]["strength"][reg][0]
-            for reg in config["grid"]["regularizer"]
+            reg: strengths[0] for reg, strengths in get_grid_strengths().items()
         },
         init_scale=config["train"]["init_scale"],
         margin=config["train"]["margin"],
         elastic_net_beta=config["train"]["elastic_net_beta"],
-        seed=config["grid"]["seed"][0],
-        # Sample sizes: rows for the initial loss and for the gradient, weights compared.
-        loss_rows=500,
-        gradient_rows=100,
-        coordinates=40,
+        seed=get_grid_values("seed")[0],
+        # How much of the real data each check uses (linbench.sanity.SampleSizes): a few
+        # seconds per feature set.
+        sizes={
+            "loss_rows": 500,  # initial loss
+            "gradient_rows": 100,  # gradient and large-score checks
+            "coordinates": 40,  # weights compared per gradient check (and every bias)
+            "label_rows": 200,  # training rows the labels checks overfit
+            "label_val_rows": 2000,  # validation rows they are judged on
+            "permutations": 5,  # permuted-label trainings per loss
+            "label_epochs": 100,
+            "label_learning_rate": 0.1,
+            "transform_rows": 10,  # dropout: rows and draws of the batch transform
+            "transform_draws": 1000,
+        },
     script:
         "../scripts/sanity_checks.py"
 
@@ -70,31 +86,3 @@ rule sanity_gate:
         "../envs/linbench.yaml"
     script:
         "../scripts/sanity_gate.py"
-
-
-rule plot_templates:
-    input:
-        runs=f"{REPORTS}/runs.csv",
-        # Only the chosen cells' weights are read; which ones depends on results.
-        weights=get_template_weights,
-        info="results/features/{features}/info.json",
-        splits="results/data/splits.json",
-    output:
-        report(
-            TEMPLATE_FIGURE,
-            caption="../report/templates.rst",
-            category="Templates",
-            labels={"features": "{features}", "loss": "{loss}"},
-        ),
-    log:
-        "logs/report/plot_templates_{features}_{loss}.log",
-    benchmark:
-        "results/benchmarks/report/plot_templates_{features}_{loss}.tsv"
-    conda:
-        "../envs/linbench.yaml"
-    resources:
-        mem_mb=1000,
-    params:
-        blocks=lambda wildcards: get_template_blocks(wildcards.features),
-    script:
-        "../scripts/plot_templates.py"

@@ -13,9 +13,10 @@ def main() -> None:
         runs_csv=snakemake.output.runs,
         history_csv=snakemake.output.history,
         summary_md=snakemake.output.summary,
+        test_labels=snakemake.input.test_labels,
     )
     logging.getLogger("linbench.aggregate").info(
-        "%d cells, %d diverged", len(runs), int(runs["diverged"].sum())
+        "%d cells; status counts: %s", len(runs), runs["status"].value_counts().to_dict()
     )
 
 

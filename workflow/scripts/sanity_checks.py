@@ -1,4 +1,4 @@
-"""Rule sanity_checks: the initial loss and gradient checks on the real training features.
+"""Rule sanity_checks: every sanity check on the real training and validation features.
 
 Writes sanity.csv and sanity.md, and succeeds whenever the checks ran, failed or not:
 rule sanity_gate turns a failed check into a failed run.
@@ -20,9 +20,15 @@ def checks() -> None:
     params, inputs, output = snakemake.params, snakemake.input, snakemake.output
     with open(inputs.splits) as fh:
         classes = json.load(fh)["classes"]
+    files = zip(params.features, inputs.X, inputs.y, inputs.val_X, inputs.val_y, strict=True)
     data = {
-        fset: (np.load(X, mmap_mode="r"), np.load(y))
-        for fset, X, y in zip(params.features, inputs.X, inputs.y, strict=True)
+        features: (
+            np.load(X, mmap_mode="r"),
+            np.load(y),
+            np.load(val_X, mmap_mode="r"),
+            np.load(val_y),
+        )
+        for features, X, y, val_X, val_y in files
     }
     results = sanity.run_checks(
         data,
@@ -33,9 +39,7 @@ def checks() -> None:
         margin=params.margin,
         elastic_net_beta=params.elastic_net_beta,
         seed=params.seed,
-        loss_rows=params.loss_rows,
-        gradient_rows=params.gradient_rows,
-        n_coords=params.coordinates,
+        sizes=sanity.SampleSizes(**params.sizes),
     )
     write_text(output.table, sanity.to_csv(results))
     write_text(output.markdown, sanity.to_markdown(results))

@@ -14,16 +14,13 @@ from linbench.scripting import run
 
 def gate() -> None:
     table = Path(snakemake.input.table)
-    statuses = sanity.read_statuses(table.read_text())
-    if not statuses:
-        raise LinbenchError(f"{table}: holds no sanity check; rerun rule sanity_checks")
-    failed = [name for status, name in statuses if status != "PASS"]
-    if failed:
-        raise LinbenchError(
-            f"{len(failed)} of {len(statuses)} sanity checks failed ({'; '.join(failed)}): "
-            f"see {table.with_suffix('.md')}"
-        )
-    write_text(snakemake.output[0], f"all {len(statuses)} sanity checks passed\n")
+    try:
+        passed, verdict = sanity.gate_verdict(table.read_text())
+    except ValueError as err:
+        raise LinbenchError(f"{table}: {err}; rerun rule sanity_checks") from None
+    if not passed:
+        raise LinbenchError(f"{verdict}: see {table.with_suffix('.md')}")
+    write_text(snakemake.output[0], verdict + "\n")
 
 
 run(gate, snakemake.log[0], rule="sanity_gate")

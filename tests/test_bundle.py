@@ -1,0 +1,155 @@
+"""The bundle trainer: K models in one pass give the numbers of train() one model at a time."""
+
+import numpy as np
+import pytest
+
+from linbench.bundle import Model, stratified_subset, train_bundle
+from linbench.regularizers import make_regularizer
+from linbench.train import train
+
+REGULARIZERS = {
+    "none": 0.0,
+    "l1": 1e-3,
+    "l2": 1e-2,
+    "elastic_net": 1e-2,
+    "max_norm": 0.5,
+    "dropout": 0.5,
+}
+EPOCHS = 20
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Real-shaped: 2000 training and 500 validation images, 324 float32 features, 10
+    overlapping classes (so that the runs neither converge at once nor stop learning)."""
+    rng = np.random.default_rng(0)
+    centres = 0.15 * rng.normal(size=(10, 324))
+    y = rng.integers(0, 10, 2500)
+    X = (centres[y] + rng.normal(size=(2500, 324))).astype(np.float32)
+    return X[:2000], y[:2000], X[2000:], y[2000:]
+
+
+def single(data, model, loss, batch_size, **shared):
+    X, y, Xv, yv = data
+    return train(
+        X,
+        y,
+        Xv,
+        yv,
+        loss=loss,
+        regularizer=model.regularizer,
+        learning_rate=model.learning_rate,
+        momentum=model.momentum,
+        lr_decay=model.lr_decay,
+        lr_decay_every=model.lr_decay_every,
+        batch_size=batch_size,
+        epochs=shared.pop("epochs", EPOCHS),
+        seed=3,
+        **shared,
+    )
+
+
+def l1_jitter(model):
+    """Under the L1 subgradient a weight near 0 jitters by lr * lambda around it each step; a
+    rounding difference can leave it on the other side: 2 lr lambda apart."""
+    reg = model.regularizer
+    return 2 * model.learning_rate * reg.strength if reg.name in ("l1", "elastic_net") else 0.0
+
+
+def assert_same_model(bundled, alone, bundled_train_acc, model):
+    assert bundled.status == alone.status
+    assert bundled.diverged_epoch == alone.diverged_epoch
+    assert bundled.epochs_run == alone.epochs_run
+    if alone.status == "diverged":
+        return  # an overflowing run multiplies every rounding difference: only its epoch counts
+    scale = np.abs(alone.W).max()
+    assert np.abs(bundled.W - alone.W).max() <= 1e-4 * scale + l1_jitter(model)
+    assert np.abs(bundled.b - alone.b).max() <= 1e-4 * max(np.abs(alone.b).max(), scale)
+    assert abs(bundled.val_acc - alone.val_acc) <= 0.002
+    assert abs(bundled_train_acc - alone.train_acc) <= 0.002
+    for a, b in zip(bundled.history, alone.history, strict=True):
+        assert a["epoch"] == b["epoch"]
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4, nan_ok=True)
+
+
+@pytest.mark.parametrize("batch_size", [32, 500])
+@pytest.mark.parametrize("loss", ["svm", "softmax"])
+def test_every_model_of_a_bundle_equals_train_alone(data, loss, batch_size):
+    models = [
+        Model(make_regularizer(reg, strength), lr)
+        for reg, strength in REGULARIZERS.items()
+        for lr in (1e-3, 1e-2)
+    ]
+    # A second dropout keep probability (its own products), and a model that overflows in
+    # the first epochs: it is frozen there, and the others go on.
+    models += [Model(make_regularizer("dropout", 0.8), 1e-2)]
+    models += [Model(make_regularizer("l2", 10.0), 10.0)]
+    result = train_bundle(*data, models, loss=loss, batch_size=batch_size, epochs=EPOCHS, seed=3)
+    assert result.history_train_images == 2000
+    assert result.models[-1].status == "diverged"
+    for model, bundled, train_acc in zip(models, result.models, result.train_acc, strict=True):
+        assert_same_model(bundled, single(data, model, loss, batch_size), train_acc, model)
+
+
+@pytest.mark.parametrize("loss", ["svm", "softmax"])
+def test_in_float64_a_bundle_is_bit_identical_to_train(data, loss):
+    """Same operations in the same order: only the BLAS's float32 roundings differ above."""
+    data = [a.astype(np.float64) if a.dtype == np.float32 else a for a in data]
+    models = [Model(make_regularizer(reg, s), 1e-2) for reg, s in REGULARIZERS.items()]
+    models += [
+        Model(make_regularizer("l2", 1e-2), 1e-1, momentum=0.9, lr_decay=0.5, lr_decay_every=2)
+    ]
+    result = train_bundle(*data, models, loss=loss, batch_size=64, epochs=4, seed=3)
+    for model, bundled in zip(models, result.models, strict=True):
+        alone = single(data, model, loss, 64, epochs=4)
+        np.testing.assert_array_equal(bundled.W, alone.W)
+        np.testing.assert_array_equal(bundled.b, alone.b)
+
+
+def test_momentum_and_step_decay_per_model(data):
+    l2 = make_regularizer("l2", 1e-2)
+    models = [
+        Model(l2, 1e-2),
+        Model(l2, 1e-2, momentum=0.9),
+        Model(l2, 3e-2, lr_decay=0.5, lr_decay_every=5),
+        Model(
+            make_regularizer("dropout", 0.5), 1e-2, momentum=0.5, lr_decay=0.1, lr_decay_every=10
+        ),
+    ]
+    result = train_bundle(*data, models, loss="softmax", batch_size=64, epochs=EPOCHS, seed=3)
+    for model, bundled, train_acc in zip(models, result.models, result.train_acc, strict=True):
+        assert_same_model(bundled, single(data, model, "softmax", 64), train_acc, model)
+
+
+def test_history_may_measure_training_accuracy_on_a_stratified_subset(data):
+    X, y, Xv, yv = data
+    models = [Model(make_regularizer("none", 0), 1e-2)]
+    full = train_bundle(X, y, Xv, yv, models, loss="svm", batch_size=100, epochs=3, seed=0)
+    part = train_bundle(
+        X, y, Xv, yv, models, loss="svm", batch_size=100, epochs=3, seed=0, history_train_images=500
+    )
+    assert part.history_train_images == len(stratified_subset(y, 500))
+    np.testing.assert_array_equal(part.models[0].W, full.models[0].W)  # training is the same
+    assert part.train_acc == full.train_acc  # the final number is on the whole training set
+    assert part.models[0].history[-1]["train_acc"] != full.models[0].history[-1]["train_acc"]
+
+
+def test_stratified_subset_keeps_class_shares():
+    y = np.repeat(np.arange(4), [100, 200, 300, 400])
+    rows = stratified_subset(y, 100)
+    assert list(np.bincount(y[rows])) == [10, 20, 30, 40]
+    assert list(rows) == sorted(rows) and len(set(rows)) == 100
+    assert list(stratified_subset(y, 5000)) == list(range(1000))
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        ([], "models must not be empty"),
+        ([Model(make_regularizer("l2", 0.1), 0.0)], "learning_rate must be a finite number > 0"),
+        ([Model(make_regularizer("l2", 0.1), 0.1, momentum=1.0)], "momentum must be"),
+    ],
+)
+def test_bad_models_are_clear_errors(data, models, message):
+    with pytest.raises(ValueError, match=message):
+        train_bundle(*data, models, loss="svm", batch_size=32, epochs=1, seed=0)

@@ -1,0 +1,491 @@
+"""Many linear models trained in one pass over the data: weights stacked side by side.
+
+K models that share the data, the loss, the batch size, the seed and the number of epochs
+see the same initial weights and the same minibatches (:func:`linbench.train.train` draws
+both from the seed). Their weights can then sit side by side in one matrix W_all (D, K*C),
+and one product ``X_batch @ W_all`` scores every model at once: a thin (batch x D) @ (D x C)
+product per model uses a small part of what the BLAS can do, a wide one uses much more.
+
+What a model may have of its own (:class:`Model`): learning rate, regularizer and strength,
+momentum, step decay. The penalties act on each model's columns with its own strength; a
+max-norm model's columns are projected on their own; dropout models see other inputs, so
+they get their own products, one per keep probability, with exactly the masks ``train``
+draws for that seed. A model whose loss, weights or bias become non-finite is frozen at
+that step and recorded as diverged in that epoch, as ``train`` would stop it; the others go
+on.
+
+Each model's result equals ``train``'s for the same settings to float32 rounding
+(``tests/test_bundle.py``). Two differences are on purpose: the per-epoch training accuracy
+may be measured on a fixed, stratified subset of the training set (`history_train_images`;
+the final one is on the whole set), and ``seconds`` is the bundle's time shared equally by
+its models.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from linbench.losses import predict
+from linbench.outcome import run_status
+from linbench.regularizers import (
+    L1,
+    L2,
+    Dropout,
+    ElasticNet,
+    MaxNorm,
+    NoRegularizer,
+    Regularizer,
+    random_uint16,
+)
+from linbench.train import TrainResult, _check_data, _check_params
+
+EVAL_ROWS = 8192
+"""Rows scored at once when evaluating: bounds the (rows, K*C) score matrix."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """What one model of a bundle has of its own (see :func:`linbench.train.train`)."""
+
+    regularizer: Regularizer
+    learning_rate: float
+    momentum: float = 0.0
+    lr_decay: float = 1.0
+    lr_decay_every: int = 0
+
+
+@dataclass
+class BundleResult:
+    """The models of a bundle, in the order given, and how their history was measured.
+
+    `models[k]` is model k's :class:`TrainResult`; its history's ``train_acc`` is measured on
+    `history_train_images` training images (all of them unless a subset was asked for);
+    `train_acc[k]` is its final accuracy on the whole training set.
+    """
+
+    models: list[TrainResult]
+    train_acc: list[float]
+    history_train_images: int
+
+
+# The order of the models' columns in W_all: models without dropout first, kind by kind,
+# so that each penalty and the max-norm projection is one operation on a slice of columns;
+# then the dropout models, one slice per keep probability (they need their own products).
+_KINDS = ("none", "max_norm", "l2", "elastic_net", "l1", "dropout")
+
+
+def _kind(regularizer: Regularizer) -> str:
+    kinds = {NoRegularizer: "none", MaxNorm: "max_norm", L2: "l2", ElasticNet: "elastic_net"}
+    kinds.update({L1: "l1", Dropout: "dropout"})
+    if type(regularizer) not in kinds:
+        raise ValueError(f"bundle: regularizer {regularizer.name!r} is not supported")
+    return kinds[type(regularizer)]
+
+
+class _Stack:
+    """The parameters of K models side by side: W (D, K*C), b (K*C,) and, per column, the
+    learning rate and momentum of the model it belongs to. Model j owns columns
+    ``j*C .. (j+1)*C - 1``; the models are sorted as :data:`_KINDS` says."""
+
+    def __init__(self, models: Sequence[Model], W0: np.ndarray) -> None:
+        c = W0.shape[1]
+        dtype = W0.dtype
+        # Stable sort: models of one kind keep their given order.
+        self.order = sorted(
+            range(len(models)), key=lambda i: _KINDS.index(_kind(models[i].regularizer))
+        )
+        self.models = [models[i] for i in self.order]
+        self.k, self.c = len(self.models), c
+        kinds = np.array([_kind(m.regularizer) for m in self.models])
+        strength = np.array([m.regularizer.strength for m in self.models])
+
+        self.W = np.tile(W0, (1, self.k))
+        self.b = np.zeros(self.k * c, dtype=dtype)
+        self.lr = np.array([m.learning_rate for m in self.models])
+        self.set_lr_columns()
+        momentum = np.array([m.momentum for m in self.models])
+        self.momentum = np.repeat(momentum, c).astype(dtype) if momentum.any() else None
+        if self.momentum is not None:
+            self.W_velocity, self.b_velocity = np.zeros_like(self.W), np.zeros_like(self.b)
+        self.active = np.ones(self.k, dtype=bool)
+
+        # Inputs: (dropout or None, columns); X_batch as it is for the models without dropout.
+        self.inputs: list[tuple[Dropout | None, slice]] = []
+        plain = self._models_of(kinds, "none", "max_norm", "l2", "elastic_net", "l1")
+        if plain is not None:
+            self.inputs.append((None, self._columns(plain)))
+        for p in dict.fromkeys(strength[kinds == "dropout"]):
+            models_p = np.flatnonzero((kinds == "dropout") & (strength == p))
+            self.inputs.append(
+                (Dropout(float(p)), self._columns(slice(models_p[0], models_p[-1] + 1)))
+            )
+
+        # Penalties: lambda * sum W^2 on the l2 and elastic net models (times beta for the
+        # latter), lambda * sum |W| on the elastic net and l1 models, each with its strength.
+        beta = np.array([getattr(m.regularizer, "beta", 1.0) for m in self.models])
+        self.l2_models = self._models_of(kinds, "l2", "elastic_net")
+        self.l1_models = self._models_of(kinds, "elastic_net", "l1")
+        self.penalized = self._models_of(kinds, "l2", "elastic_net", "l1")
+        if self.penalized is not None:
+            l2_strength = np.where(np.isin(kinds, ("l2", "elastic_net")), strength, 0.0)
+            l2_strength *= np.where(kinds == "elastic_net", beta, 1.0)
+            self.l2_factor = np.repeat(2 * l2_strength[self.penalized], c).astype(dtype)
+        if self.l2_models is not None:
+            self.l2_strength = l2_strength[self.l2_models]
+        if self.l1_models is not None:
+            self.l1_strength = strength[self.l1_models]
+            self.l1_factor = np.repeat(self.l1_strength, c).astype(dtype)
+        self.max_norm_models = self._models_of(kinds, "max_norm")
+        if self.max_norm_models is not None:
+            self.radius = np.repeat(strength[self.max_norm_models], c).astype(dtype)
+
+    @staticmethod
+    def _models_of(kinds: np.ndarray, *wanted: str) -> slice | None:
+        """The (contiguous) models of the given kinds, or None if there are none."""
+        found = np.flatnonzero(np.isin(kinds, wanted))
+        return slice(found[0], found[-1] + 1) if found.size else None
+
+    def _columns(self, models: slice) -> slice:
+        return slice(models.start * self.c, models.stop * self.c)
+
+    def set_lr_columns(self) -> None:
+        # float32, as train's Python-float learning rate is when it multiplies float32 dW
+        self.lr_columns = np.repeat(self.lr, self.c).astype(self.W.dtype)
+
+    def scores(self, X_inputs: list[np.ndarray]) -> np.ndarray:
+        """Scores (N, K*C) of every model, each on its own inputs."""
+        if len(self.inputs) == 1:
+            S = X_inputs[0] @ self.W
+        else:
+            S = np.empty((len(X_inputs[0]), self.W.shape[1]), dtype=self.W.dtype)
+            for X_in, (_, cols) in zip(X_inputs, self.inputs, strict=True):
+                np.matmul(X_in, self.W[:, cols], out=S[:, cols])
+        S += self.b
+        return S
+
+    def weight_gradient(self, X_inputs: list[np.ndarray], dS: np.ndarray) -> np.ndarray:
+        """dW (D, K*C) from dL/dS (N, K*C): X.T @ dS, each model with its own inputs."""
+        if len(self.inputs) == 1:
+            return X_inputs[0].T @ dS
+        dW = np.empty_like(self.W)
+        for X_in, (_, cols) in zip(X_inputs, self.inputs, strict=True):
+            np.matmul(X_in.T, dS[:, cols], out=dW[:, cols])
+        return dW
+
+    def penalties(self, dW: np.ndarray) -> np.ndarray:
+        """Add each model's penalty gradient to dW, in place; return the penalties (K,).
+
+        The gradient of every penalized model is summed first and then added to dW, in the
+        order of the regularizers' ``penalty`` (elastic net: 2 lambda beta W + lambda sign W):
+        the same roundings as train, which L1's sign flips would otherwise amplify."""
+        values = np.zeros(self.k)
+        if self.penalized is None:
+            return values
+        c = self.c
+        W = self.W[:, self._columns(self.penalized)]
+        grad = self.l2_factor * W  # 0 on the l1 models
+        if self.l2_models is not None:
+            W_l2 = W[:, self._columns(self._within(self.l2_models))]
+            squares = _per_model(np.einsum("dc,dc->c", W_l2, W_l2), c)
+            values[self.l2_models] += self.l2_strength * squares
+        if self.l1_models is not None:
+            l1_columns = self._columns(self._within(self.l1_models))
+            sign = np.sign(W[:, l1_columns])
+            abs_sums = _per_model(np.einsum("dc,dc->c", sign, W[:, l1_columns]), c)
+            values[self.l1_models] += self.l1_strength * abs_sums
+            sign *= self.l1_factor
+            grad[:, l1_columns] += sign
+        dW[:, self._columns(self.penalized)] += grad
+        return values
+
+    def _within(self, models: slice) -> slice:
+        """`models` counted from the first penalized model."""
+        return slice(models.start - self.penalized.start, models.stop - self.penalized.start)
+
+    def step(self, dW: np.ndarray, db: np.ndarray) -> None:
+        """One SGD (or momentum) step of every model, in place; then max-norm projections."""
+        if self.momentum is None:
+            dW *= self.lr_columns
+            self.W -= dW
+            db *= self.lr_columns
+            self.b -= db
+        else:
+            for param, grad, velocity in (
+                (self.W, dW, self.W_velocity),
+                (self.b, db, self.b_velocity),
+            ):
+                velocity *= self.momentum
+                grad *= self.lr_columns
+                velocity -= grad
+                param += velocity
+        if self.max_norm_models is not None:
+            W = self.W[:, self._columns(self.max_norm_models)]
+            col_norms = np.sqrt(np.einsum("dc,dc->c", W, W))
+            W *= self.radius / np.maximum(col_norms, self.radius)
+
+    def model_weights(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of model j's (W (D, C), b (C,))."""
+        cols = slice(j * self.c, (j + 1) * self.c)
+        return self.W[:, cols].copy(), self.b[cols].copy()
+
+    def freeze(self, j: int, dW: np.ndarray | None = None, db: np.ndarray | None = None):
+        """Take model j out of training: return its (W, b) as they are, and zero its columns
+        (and those of this step's gradient) so that it spreads no inf or nan."""
+        snapshot = self.model_weights(j)
+        cols = slice(j * self.c, (j + 1) * self.c)
+        velocities = (self.W_velocity, self.b_velocity) if self.momentum is not None else ()
+        for array in (self.W, self.b, dW, db, *velocities):
+            if array is not None:
+                array[..., cols] = 0
+        self.lr[j] = 0.0
+        self.set_lr_columns()
+        self.active[j] = False
+        return snapshot
+
+    def finite_models(self) -> np.ndarray:
+        """(K,) True where every weight and bias of the model is finite."""
+        finite = np.isfinite(self.W).all(axis=0) & np.isfinite(self.b)
+        return finite.reshape(self.k, self.c).all(axis=1)
+
+    def accuracies(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Accuracy (K,) of every model on (X, y), scored in chunks of EVAL_ROWS rows."""
+        correct = np.zeros(self.k, dtype=np.int64)
+        for start in range(0, len(y), EVAL_ROWS):
+            S = X[start : start + EVAL_ROWS] @ self.W
+            S += self.b
+            pred = S.reshape(len(S), self.k, self.c).argmax(axis=2)
+            correct += (pred == y[start : start + EVAL_ROWS, None]).sum(axis=0)
+        return correct / len(y)
+
+
+def _per_model(column_values: np.ndarray, num_classes: int) -> np.ndarray:
+    """Sum per model of a per-column vector (k*C,) -> (k,), in float64."""
+    return column_values.reshape(-1, num_classes).sum(axis=1, dtype=np.float64)
+
+
+def svm_losses(
+    S: np.ndarray, y: np.ndarray, k: int, margin: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`linbench.losses.svm_loss` of k models at once, from their scores S (N, k*C).
+
+    Returns the k losses (float64) and dL/dS (N, k*C); the gradients are dW = X.T @ dS and
+    db = dS.sum(axis=0). Same operations as ``svm_loss``, model by model.
+    """
+    n = S.shape[0]
+    rows = np.arange(n)
+    s = S.reshape(n, k, -1)
+    margins = s - s[rows, :, y][:, :, None] + margin
+    margins[rows, :, y] = 0
+    np.maximum(margins, 0, out=margins)
+    losses = margins.sum(axis=(0, 2), dtype=np.float64) / n
+    ds = (margins > 0).astype(s.dtype)
+    ds[rows, :, y] = -ds.sum(axis=2)
+    ds /= n
+    return losses, ds.reshape(n, -1)
+
+
+def softmax_losses(S: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`linbench.losses.softmax_loss` of k models at once (see :func:`svm_losses`).
+
+    Overwrites S."""
+    n = S.shape[0]
+    rows = np.arange(n)
+    s = S.reshape(n, k, -1)
+    s -= s.max(axis=2, keepdims=True)
+    exp_s = np.exp(s)
+    sum_exp = exp_s.sum(axis=2, keepdims=True)
+    losses = np.mean(np.log(sum_exp[:, :, 0]) - s[rows, :, y], axis=0, dtype=np.float64)
+    ds = exp_s
+    ds /= sum_exp
+    ds[rows, :, y] -= 1
+    ds /= n
+    return losses, ds.reshape(n, -1)
+
+
+def stratified_subset(y: np.ndarray, size: int) -> np.ndarray:
+    """Sorted indices of `size` samples (about) with y's class shares: the first ones of
+    each class. Fixed, so every epoch and every model is measured on the same samples."""
+    if size >= len(y):
+        return np.arange(len(y))
+    classes, counts = np.unique(y, return_counts=True)
+    take = np.maximum(1, np.round(counts * size / len(y)).astype(int))
+    by_class = [np.flatnonzero(y == c)[:t] for c, t in zip(classes, take, strict=True)]
+    return np.sort(np.concatenate(by_class))
+
+
+def train_bundle(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    models: Sequence[Model],
+    *,
+    loss: str,
+    batch_size: int,
+    epochs: int,
+    seed: int,
+    init_scale: float = 1e-3,
+    margin: float = 1.0,
+    num_classes: int | None = None,
+    history_train_images: int | None = None,
+) -> BundleResult:
+    """Train every model of `models` as :func:`linbench.train.train` would, in one pass.
+
+    The shared arguments mean what they mean for ``train``; `history_train_images`, if
+    given, measures the per-epoch training accuracy on that many training images (a fixed,
+    stratified subset) instead of all of them. Raises ValueError, naming the parameter, for
+    invalid parameters or data.
+    """
+    if not models:
+        raise ValueError("bundle: models must not be empty")
+    _check_params(
+        loss=loss,
+        batch_size=batch_size,
+        epochs=epochs,
+        seed=seed,
+        init_scale=init_scale,
+        margin=margin,
+    )
+    for model in models:
+        _check_params(
+            regularizer=model.regularizer,
+            learning_rate=model.learning_rate,
+            momentum=model.momentum,
+            lr_decay=model.lr_decay,
+            lr_decay_every=model.lr_decay_every,
+        )
+        _kind(model.regularizer)
+    X_train, y_train, X_val, y_val, num_classes = _check_data(
+        X_train, y_train, X_val, y_val, num_classes
+    )
+    if loss == "svm":
+        losses_of = lambda S, y, k: svm_losses(S, y, k, margin)  # noqa: E731
+    else:
+        losses_of = softmax_losses
+    history_rows = (
+        np.arange(len(y_train))
+        if history_train_images is None
+        else stratified_subset(y_train, history_train_images)
+    )
+    X_history, y_history = X_train[history_rows], y_train[history_rows]
+
+    # The streams of train(): same seed, same initial W, minibatch order and dropout bits.
+    init_rng, order_rng, dropout_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+    )
+    n, dim = X_train.shape
+    W0 = init_scale * init_rng.standard_normal((dim, num_classes), dtype=X_train.dtype)
+    stack = _Stack(models, W0)
+    K = stack.k  # below, j numbers the models in the stack's order
+    histories: list[list[dict[str, float]]] = [[] for _ in range(K)]
+    diverged_epoch: list[int | None] = [None] * K
+    frozen: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # model -> its last (W, b)
+    any_dropout = any(dropout is not None for dropout, _ in stack.inputs)
+    start_time = time.perf_counter()
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(1, epochs + 1):
+            order = order_rng.permutation(n)
+            batch_losses = []  # per step, (K,)
+            steps_taken: dict[int, int] = {}  # model frozen this epoch -> its steps
+            for start in range(0, n, batch_size):
+                batch = order[start : start + batch_size]
+                X_batch = X_train[batch]
+                uniform = random_uint16(X_batch.shape, dropout_rng) if any_dropout else None
+                X_inputs = [
+                    X_batch if dropout is None else dropout.apply_mask(X_batch, uniform)
+                    for dropout, _ in stack.inputs
+                ]
+                step_losses, dS = losses_of(stack.scores(X_inputs), y_train[batch], K)
+                dW = stack.weight_gradient(X_inputs, dS)
+                db = dS.sum(axis=0)
+                step_losses += stack.penalties(dW)
+                batch_losses.append(step_losses)
+                # train stops a model on a non-finite loss, before the update: freeze it.
+                if not np.isfinite(step_losses[stack.active]).all():
+                    for j in np.flatnonzero(stack.active & ~np.isfinite(step_losses)):
+                        frozen[j] = stack.freeze(j, dW, db)
+                        diverged_epoch[j] = epoch
+                        steps_taken[j] = len(batch_losses)
+                stack.step(dW, db)
+            # ... and a model whose weights the epoch's last step made non-finite.
+            for j in np.flatnonzero(stack.active & ~stack.finite_models()):
+                frozen[j] = stack.freeze(j)
+                diverged_epoch[j] = epoch
+
+            seconds = (time.perf_counter() - start_time) / K
+            train_acc = _accuracies(stack, X_history, y_history, frozen, diverged_epoch, epoch)
+            val_acc = _accuracies(stack, X_val, y_val, frozen, diverged_epoch, epoch)
+            step_losses = np.array(batch_losses)  # (steps, K)
+            for j in np.flatnonzero(stack.active | (np.array(diverged_epoch) == epoch)):
+                histories[j].append(
+                    {
+                        "epoch": epoch,
+                        "train_loss": float(np.mean(step_losses[: steps_taken.get(j), j])),
+                        "train_acc": train_acc[j],
+                        "val_acc": val_acc[j],
+                        "seconds": seconds,
+                    }
+                )
+            # step decay per model, as train does after an epoch it survived
+            for j, model in enumerate(stack.models):
+                if model.lr_decay_every and epoch % model.lr_decay_every == 0:
+                    stack.lr[j] *= model.lr_decay
+            stack.set_lr_columns()
+            if not stack.active.any():
+                break
+
+    # Final weights, accuracy on the whole training set, and the results in the given order.
+    with np.errstate(all="ignore"):  # a diverged model may hold inf/nan weights
+        full_train_acc = _accuracies(stack, X_train, y_train, frozen, diverged_epoch, None)
+    results: list[TrainResult | None] = [None] * K
+    final_train_acc: list[float] = [0.0] * K
+    for j, model in enumerate(stack.order):
+        history = histories[j]
+        W, b = frozen[j] if j in frozen else stack.model_weights(j)
+        results[model] = TrainResult(
+            W=W,
+            b=b,
+            history=history,
+            status=run_status(
+                diverged=diverged_epoch[j] is not None,
+                val_acc=history[-1]["val_acc"],
+                final_loss=history[-1]["train_loss"],
+                loss=loss,
+                num_classes=num_classes,
+                val_images=len(y_val),
+                margin=margin,
+            ),
+            diverged=diverged_epoch[j] is not None,
+            diverged_epoch=diverged_epoch[j],
+            epochs_run=len(history),
+            final_loss=history[-1]["train_loss"],
+            seconds=history[-1]["seconds"],
+        )
+        final_train_acc[model] = full_train_acc[j]
+    return BundleResult(results, final_train_acc, len(history_rows))  # type: ignore[arg-type]
+
+
+def _accuracies(stack: _Stack, X, y, frozen, diverged_epoch, epoch) -> dict[int, float]:
+    """Accuracy on (X, y) of every model still training, and of those frozen in `epoch`
+    (all frozen ones if `epoch` is None), from their last weights."""
+    acc = {}
+    if stack.active.any():
+        live = stack.accuracies(X, y)
+        acc = {int(j): float(live[j]) for j in np.flatnonzero(stack.active)}
+    for j, (W, b) in frozen.items():
+        if epoch is None or diverged_epoch[j] == epoch:
+            acc[j] = float(np.mean(predict(W, b, X) == y))
+    return acc
+
+
+def predictions(result: TrainResult, X: np.ndarray) -> np.ndarray:
+    """Predicted labels (N,) of one trained model, scored in chunks of :data:`EVAL_ROWS`."""
+    with np.errstate(all="ignore"):  # a diverged model may hold inf/nan weights
+        return np.concatenate(
+            [predict(result.W, result.b, X[i : i + EVAL_ROWS]) for i in range(0, len(X), EVAL_ROWS)]
+        )
