@@ -149,7 +149,8 @@ def check_sets(sets: dict) -> dict:
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     config = copy.deepcopy(config)
     config["features"]["sets"] = sets
-    config["grid"]["features"] = list(sets)
+    for grid in config["grid"].values():
+        grid["features"] = list(sets)[:1]
     config = validate_config(config, ROOT / "workflow/schemas/config.schema.yaml")
     return features.resolve_feature_sets(config["features"]["sets"])
 

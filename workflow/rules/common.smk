@@ -178,7 +178,7 @@ def get_learned_sets():
     """The grid's feature sets with a kmeans block: each has a dictionary and its figure."""
     return [
         name
-        for name in dict.fromkeys(config["grid"]["features"])
+        for name in get_grid_values("features")
         if learned_block(FEATURE_SETS[name]) is not None
     ]
 
