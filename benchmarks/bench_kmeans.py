@@ -60,6 +60,7 @@ def block_for(args: argparse.Namespace) -> dict:
             "patches": args.patches,
             "iterations": args.iterations,
             "stride": args.stride,
+            "whitening_epsilon": args.whitening_epsilon,
         }
     )
 
@@ -101,6 +102,8 @@ def worker_encode(args: argparse.Namespace) -> None:
             np.asarray(images[first:last])
         )
     np.save(args.out_file, features)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(f"{args.out_file}.peak_mib").write_text(f"{peak:.1f}\n")
 
 
 def reference_encode(dictionary: KMeansDictionary, images: np.ndarray, chunk: int = 50):
@@ -188,6 +191,7 @@ def fit_argv(args: argparse.Namespace, dictionary_path: Path) -> list[str]:
         f"--patches={args.patches}",
         f"--iterations={args.iterations}",
         f"--stride={args.stride}",
+        f"--whitening-epsilon={args.whitening_epsilon}",
     ]
 
 
@@ -215,7 +219,7 @@ def part_speed(args: argparse.Namespace) -> dict:
     ours_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
         cpu_after.ru_stime - cpu_before.ru_stime
     )
-    encode_peak = peak_children_mib()  # the max over every child so far
+    encode_peak = max(float(Path(f"{p}.peak_mib").read_text()) for p in paths)
 
     dictionary = KMeansDictionary.load(dictionary_path)
     sample = np.asarray(images[: args.reference_images])
@@ -324,6 +328,7 @@ def main() -> None:
     parser.add_argument("--patches", type=int, default=400_000)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--stride", type=int, default=1)
+    parser.add_argument("--whitening-epsilon", type=float, default=0.1)
     parser.add_argument("--images", type=int, default=60_000)
     parser.add_argument("--reference-images", type=int, default=200)
     # accuracy
