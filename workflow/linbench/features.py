@@ -56,10 +56,11 @@ def keep_freed_memory(limit: int = 16 << 20) -> bool:
 
     By default glibc maps blocks from 128 KiB up afresh and unmaps them when freed, so
     the temporaries of every chunk are page-faulted in anew. Measured on one HOG shard
-    of 11,250 CIFAR images, one pass per process as a shard job makes it: 0.20 s CPU with
-    this setting against 0.50 s without (18 against 45 us per image; the loop in the
-    closing report of issue 11). The setting is process-wide, so rule scripts call it,
-    not library code. A no-op (False) where the C library has no ``mallopt``.
+    of 11,250 CIFAR images, extracted once per fresh process as a shard job does: 0.20 to
+    0.25 s CPU with this setting against 0.50 to 0.64 s without, 2.5x
+    (``python benchmarks/bench_features.py --mallopt``). The setting is process-wide, so
+    rule scripts call it, not library code. A no-op (False) where the C library has no
+    ``mallopt``.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the C library this interpreter runs on
