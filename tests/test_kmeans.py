@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 from test_features import check_sets, make_images
 
 from linbench import kmeans
 from linbench.errors import LinbenchError
 from linbench.features import block_slices, extract, resolve_block, resolve_blocks
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = {"centroids": 6, "patch_size": 3, "stride": 2, "patches": 400, "iterations": 5, "seed": 3}
 
 
@@ -188,3 +192,17 @@ def test_a_set_holds_one_kmeans_block():
         check_sets({"km": [{"block": "kmeans"}, {"block": "hog"}, {"block": "kmeans"}]})
     sets = check_sets({"km": [{"block": "kmeans", "centroids": 400}, {"block": "hog"}]})
     assert sets["km"][0]["centroids"] == 400 and sets["km"][0]["patch_size"] == 6
+
+
+def test_the_learned_overlay_is_a_valid_config():
+    from test_config import DEFAULT, SCHEMA, deep_merge
+
+    from linbench.config import validate_config
+    from linbench.features import resolve_feature_sets
+
+    overlay = yaml.safe_load((ROOT / "config/learned.yaml").read_text())
+    config = validate_config(deep_merge(DEFAULT, overlay), SCHEMA)
+    sets = resolve_feature_sets(config["features"]["sets"])
+    assert [b["block"] for b in sets["kmeans_hog"]] == ["kmeans", "hog"]
+    assert sets["kmeans"][0]["centroids"] == 1600
+    assert set(config["grid"]["learned"]["features"]) <= set(sets)
