@@ -85,6 +85,8 @@ rule plot_hog_examples:
         "logs/features/hog_examples.log",
     benchmark:
         "results/benchmarks/features/hog_examples.tsv"
+    # Needs only the data: drawn first, it is not left running when a long study stops.
+    priority: 10
     conda:
         "../envs/linbench.yaml"
     params:
