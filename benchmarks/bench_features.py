@@ -17,6 +17,11 @@ local archive through a config overlay. Results go to
 
     .venv/bin/python benchmarks/bench_features.py               # ~2 min
     .venv/bin/python benchmarks/bench_features.py --repeats 5 --shards 2
+    .venv/bin/python benchmarks/bench_features.py --mallopt     # keep_freed_memory, ~10 s
+
+``--mallopt`` measures what :func:`linbench.features.keep_freed_memory` buys: one HOG
+shard (11,250 prepared training images) extracted once per fresh process, as a shard
+job does, with and without it, alternating, `--repeats` times each.
 """
 
 from __future__ import annotations
@@ -93,8 +98,48 @@ def time_reference(images: list[np.ndarray]) -> dict:
     return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
 
 
+MALLOPT_PROBE = """
+import sys, time
+import numpy as np
+from linbench.features import extract, keep_freed_memory
+if sys.argv[1] == "on":
+    keep_freed_memory()
+images = np.load(sys.argv[2], mmap_mode="r")[:11250]
+np.asarray(images).sum()  # page cache and memory map warm, as for a shard job
+start = time.process_time()
+extract(images, [{"block": "hog"}])
+print(time.process_time() - start)
+"""
+
+
+def compare_mallopt(images: Path, repeats: int) -> None:
+    """CPU seconds of one HOG shard in fresh processes, with and without the setting."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "workflow"), "OPENBLAS_NUM_THREADS": "1"}
+    times: dict[str, list[float]] = {"on": [], "off": []}
+    for _ in range(repeats):
+        for setting in times:
+            done = subprocess.run(
+                [sys.executable, "-c", MALLOPT_PROBE, setting, str(images)],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            )
+            times[setting].append(float(done.stdout))
+    for setting, values in times.items():
+        median = statistics.median(values)
+        print(
+            f"keep_freed_memory {setting:>3}: {median:.3f} s CPU "
+            f"({1e6 * median / 11250:.0f} us/image)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mallopt", action="store_true", help="only compare keep_freed_memory")
+    parser.add_argument(
+        "--images", type=Path, default=Path("/work/data/results/data/train_images.npy")
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument(
@@ -105,6 +150,9 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=ROOT / "benchmarks/out/features")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/out/bench_features.json")
     args = parser.parse_args()
+    if args.mallopt:
+        compare_mallopt(args.images, args.repeats)
+        return
 
     load_before = os.getloadavg()[0]  # other work on the machine inflates wall times
     scratch = args.scratch.resolve()
@@ -112,7 +160,7 @@ def main() -> None:
     overlay = scratch / "overlay.yaml"
     lines = [
         f"data: {{url: {json.dumps(str(args.archive))}, md5: {args.md5}}}",
-        "grid: {features: [hog]}",
+        "grid: {sweep: {features: [hog]}, regimes: null}",
     ]
     if args.shards:
         lines.append(f"features: {{shards: {args.shards}}}")

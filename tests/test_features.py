@@ -1,17 +1,23 @@
-"""Feature extraction: HOG as skimage computes it, hue histogram, pixels, shards, scaling."""
+"""Feature sets: hue histogram, pixels, block checks, extraction, shards, standardisation."""
 
 from __future__ import annotations
 
+import copy
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
-from skimage.color import rgb2gray, rgb2hsv
-from skimage.feature import hog
+import yaml
+from skimage.color import rgb2hsv
 
-from linbench import features
+from linbench import color, features
+from linbench.config import validate_config
 from linbench.errors import LinbenchError
-from linbench.features import Standardizer, extract, resolve_block, resolve_blocks, shard_bounds
+from linbench.features import extract, resolve_blocks, shard_bounds
+from linbench.standardize import Standardizer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_images(n: int = 10, height: int = 32, width: int = 32, seed: int = 0) -> np.ndarray:
@@ -22,51 +28,6 @@ def make_images(n: int = 10, height: int = 32, width: int = 32, seed: int = 0) -
     coarse = rng.integers(0, 256, size=(n // 2, height // 4 + 1, width // 4 + 1, 3))
     blocky = np.kron(coarse, np.ones((1, 4, 4, 1)))[:, :height, :width].astype(np.uint8)
     return np.concatenate([noise, blocky])
-
-
-def skimage_hog(images: np.ndarray, channel_axis: int | None = None, **params) -> np.ndarray:
-    """The reference: skimage's hog, image by image."""
-    if channel_axis is None:
-        return np.stack([hog(rgb2gray(image), **params) for image in images])
-    return np.stack([hog(image, channel_axis=channel_axis, **params) for image in images])
-
-
-HOG_CASES = [
-    {},
-    {"orientations": 7, "pixels_per_cell": [5, 6], "cells_per_block": [3, 2], "block_norm": "L1"},
-    {"orientations": 12, "pixels_per_cell": [4, 4], "block_norm": "L1-sqrt"},
-    {"orientations": 4, "pixels_per_cell": [16, 8], "cells_per_block": [1, 3], "block_norm": "L2"},
-]
-
-
-@pytest.mark.parametrize("channel_axis", [None, -1])
-@pytest.mark.parametrize("params", HOG_CASES)
-def test_hog_equals_skimage(params, channel_axis):
-    images = make_images(8, height=32, width=30)
-    ours = extract(images, [{"block": "hog", "channel_axis": channel_axis, **params}])
-    defaults = {"orientations": 9, "pixels_per_cell": [8, 8], "cells_per_block": [2, 2]}
-    reference = skimage_hog(images, channel_axis, **{**defaults, **params})
-    assert ours.dtype == np.float32
-    assert ours.shape == reference.shape
-    # Same bins and order; only float rounding differs (float32 output, float64 sums).
-    np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-6)
-
-
-def test_default_hog_is_324_dimensional_on_cifar_images():
-    block = resolve_block({"block": "hog"})
-    assert block == {"block": "hog", **features.BLOCK_DEFAULTS["hog"]}
-    assert features.block_dimension(block) == 324
-    assert extract(make_images(2), [block]).shape == (2, 324)
-
-
-def test_grayscale_is_skimage_rgb2gray_bitwise():
-    images = make_images(6)
-    np.testing.assert_array_equal(features.rgb_to_gray(images), rgb2gray(images))
-
-
-def test_hog_of_a_flat_image_is_zero():
-    flat = np.full((1, 32, 32, 3), 128, dtype=np.uint8)
-    assert not extract(flat, [{"block": "hog"}]).any()
 
 
 def test_color_hist_bins_pure_colours():
@@ -88,7 +49,7 @@ def test_hue_is_skimage_rgb2hsv_hue_bitwise():
     levels = np.arange(0, 256, 5)  # every hue sextant, gray pixels and channel ties
     colours = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1)
     colours = colours.reshape(-1, 1, 1, 3).astype(np.uint8)
-    np.testing.assert_array_equal(features.hue(colours), rgb2hsv(colours)[..., 0])
+    np.testing.assert_array_equal(color.hue(colours), rgb2hsv(colours)[..., 0])
 
 
 def test_color_hist_is_a_distribution_of_skimage_hue():
@@ -183,30 +144,52 @@ def test_standardisation_uses_train_statistics_only():
         Standardizer.fit([train[:0]])
 
 
+def check_sets(sets: dict) -> dict:
+    """Validate the default config with `sets` as features.sets, as the workflow does."""
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    config = copy.deepcopy(config)
+    config["features"]["sets"] = sets
+    for grid in config["grid"].values():
+        grid["features"] = list(sets)[:1]
+    config = validate_config(config, ROOT / "workflow/schemas/config.schema.yaml")
+    return features.resolve_feature_sets(config["features"]["sets"])
+
+
 @pytest.mark.parametrize(
     ("block", "message"),
     [
+        # What the schema checks ...
+        ({"block": "sift"}, r"hog\[1\]\.block: 'sift' is not one of"),
+        ({"block": "hog", "bins": 3}, r"hog\[1\]\.bins: unknown key"),
+        ({"block": "hog", "block_norm": "L3"}, r"hog\[1\]\.block_norm: 'L3' is not one of"),
+        ({"block": "hog", "orientations": 0}, r"hog\[1\]\.orientations: 0 is less than"),
+        ({"block": "hog", "channel_axis": 2}, r"hog\[1\]\.channel_axis: 2 is not one of"),
+        ({"block": "color_hist", "bins": 2.5}, r"hog\[1\]\.bins: 2\.5 is not of type 'integer'"),
+        ("hog", r"hog\[1\]: 'hog' is not of type 'object'"),
+        # ... and what needs the image size.
         ({"block": "hog", "pixels_per_cell": [40, 8]}, r"hog\[1\]\.pixels_per_cell: cells of 40x8"),
         ({"block": "hog", "cells_per_block": [5, 2]}, r"hog\[1\]\.cells_per_block: blocks of 5x2"),
-        ({"block": "sift"}, r"hog\[1\]\.block: unknown block 'sift'"),
-        ({"block": "hog", "bins": 3}, r"hog\[1\]\.bins: unknown parameter of block 'hog'"),
-        ({"block": "hog", "block_norm": "L3"}, r"hog\[1\]\.block_norm: 'L3' is not one of"),
-        ({"block": "hog", "orientations": 0}, r"hog\[1\]\.orientations: expected a positive"),
-        ({"block": "hog", "channel_axis": 2}, r"hog\[1\]\.channel_axis: expected null"),
-        ({"block": "color_hist", "bins": 2.5}, r"hog\[1\]\.bins: expected a positive integer"),
-        ("hog", r"hog\[1\]: expected a mapping"),
     ],
 )
 def test_bad_blocks_name_the_key(block, message):
-    with pytest.raises(ValueError, match=message):
-        features.resolve_feature_sets({"hog": [{"block": "pixels"}, block]})
+    with pytest.raises(LinbenchError, match=message):
+        check_sets({"hog": [{"block": "pixels"}, block]})
+
+
+def test_library_calls_name_the_key_of_unknown_blocks_and_parameters():
+    with pytest.raises(LinbenchError, match=r"hog\[1\]\.block: unknown block 'sift'"):
+        features.resolve_feature_sets({"hog": [{"block": "pixels"}, {"block": "sift"}]})
+    with pytest.raises(LinbenchError, match=r"hog\[0\]\.bins: unknown parameter of block 'hog'"):
+        features.resolve_feature_sets({"hog": [{"block": "hog", "bins": 3}]})
+    with pytest.raises(LinbenchError, match=r"hog\[0\]: expected a mapping"):
+        features.resolve_feature_sets({"hog": ["hog"]})
 
 
 def test_blocks_are_checked_against_the_actual_image_size():
     small = make_images(2, height=16, width=16)
-    with pytest.raises(ValueError, match=r"cells_per_block: .* 2x2 grid .* 16x16 image"):
+    with pytest.raises(LinbenchError, match=r"cells_per_block: .* 2x2 grid .* 16x16 image"):
         extract(small, [{"block": "hog", "cells_per_block": [3, 3]}])
-    with pytest.raises(ValueError, match=r"features\.sets\.x: expected a non-empty list"):
+    with pytest.raises(LinbenchError, match=r"features\.sets\.x: expected a non-empty list"):
         features.resolve_feature_sets({"x": []})
 
 
@@ -221,46 +204,11 @@ def test_gather_refuses_shards_of_another_configuration():
         features.check_shards(infos, [parts[0], parts[0]], paths, 12, 4)
 
 
-def test_hog_visualization_is_skimages():
-    image = make_images(1)[0]
-    _, expected = hog(rgb2gray(image), visualize=True, cells_per_block=(2, 2))
-    np.testing.assert_array_equal(features.hog_visualization(image, {"block": "hog"}), expected)
-
-
 def test_example_indices_pick_the_first_image_of_each_class():
     labels = np.array([2, 0, 2, 1, 0, 3])
     assert features.example_indices(labels, 5) == [1, 3, 0, 5]
 
 
-@pytest.mark.parametrize("orientations", [1, 7, 9, 11, 13, 24])
-def test_orientation_bins_follow_skimages_float32_edges(orientations):
-    # skimage's Cython loop: bin i holds angles in [float32(w) * i, float32(w) * (i + 1))
-    # with w = 180 / orientations in float32; angles beyond the last edge count nowhere.
-    width = np.float32(180.0 / orientations)
-    edges = (width * np.arange(orientations + 1, dtype=np.float32)).astype(np.float64)
-    exact = np.arange(orientations + 1) * (180.0 / orientations)
-    probes = np.concatenate([edges, exact, np.nextafter(edges, -1), np.nextafter(edges, 1)])
-    angles = np.clip(np.concatenate([probes, np.linspace(0, 180, 1001)]), 0, 180)
-    expected = np.full(angles.shape, orientations)
-    for i in range(orientations):
-        expected[(edges[i] <= angles) & (angles < edges[i + 1])] = i
-    np.testing.assert_array_equal(features._orientation_bins(angles, orientations), expected)
-
-
-def test_unsigned_angle_is_numpy_remainder():
-    g = np.array([-1.0, -0.0, 0.0, 1e-300, 1.0, 3.0])
-    g_row, g_col = (x.ravel() for x in np.meshgrid(g, g))
-    expected = np.rad2deg(np.arctan2(g_row, g_col)) % 180
-    np.testing.assert_array_equal(features._unsigned_angle(g_row, g_col), expected)
-
-
-def test_hypot_table_is_numpy_hypot_on_integer_gradients():
-    values = np.arange(-255.0, 256.0)
-    g_row, g_col = np.meshgrid(values, values, indexing="ij")
-    index = np.abs(g_row).astype(np.intp) * 256 + np.abs(g_col).astype(np.intp)
-    np.testing.assert_array_equal(features._hypot_table()[index], np.hypot(g_row, g_col))
-
-
 def test_images_must_be_uint8_rgb():
-    with pytest.raises(ValueError, match=r"train_images\.npy: expected uint8 RGB images"):
+    with pytest.raises(LinbenchError, match=r"train_images\.npy: expected uint8 RGB images"):
         extract(np.zeros((2, 32, 32, 3)), [{"block": "hog"}], name="train_images.npy")

@@ -20,21 +20,20 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
-from . import CLASS_NAMES
 from .errors import LinbenchError
 from .io import atomic_path
+from .names import CLASS_NAMES, IMAGE_SHAPE, NUM_CLASSES
 
 log = logging.getLogger(__name__)
 
-IMAGE_SHAPE = (32, 32, 3)
-RECORD_BYTES = 1 + 32 * 32 * 3  # one label byte, then 1024 R, 1024 G, 1024 B bytes
+_HEIGHT, _WIDTH, _CHANNELS = IMAGE_SHAPE
+RECORD_BYTES = 1 + _HEIGHT * _WIDTH * _CHANNELS  # a label byte, then the R, G and B planes
 ARCHIVE_DIR = "cifar-10-batches-bin"
 TRAIN_BATCHES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 TEST_BATCH = "test_batch.bin"
 META_FILE = "batches.meta.txt"
 # Files the official archive (and faithful mirrors) may carry besides the batches.
 OPTIONAL_FILES = (META_FILE, "readme.html", "readme.txt")
-NUM_CLASSES = 10
 
 
 # --------------------------------------------------------------------------- download
@@ -199,7 +198,7 @@ def parse_batch(raw: bytes, source: str) -> tuple[np.ndarray, np.ndarray]:
             f"({bad.size} bad record(s))"
         )
     # Records store planes (R, G, B) of 32x32 row-major pixels; images are HWC.
-    images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    images = records[:, 1:].reshape(-1, _CHANNELS, _HEIGHT, _WIDTH).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels
 
 

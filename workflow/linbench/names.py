@@ -116,8 +116,19 @@ FEATURE_BLOCKS: dict[str, dict[str, Any]] = {
     },
     "color_hist": {"bins": 10},
     "pixels": {},
+    "kmeans": {
+        "centroids": 1600,
+        "patch_size": 6,
+        "stride": 1,
+        "patches": 400_000,
+        "iterations": 10,
+        "whitening_epsilon": 0.1,
+        "seed": 0,
+    },
 }
 """Every feature block with its parameters and their defaults (``features.sets``)."""
+LEARNED_BLOCKS = ("kmeans",)
+"""Blocks fitted on the training split (rule ``fit_dictionary``) before extraction."""
 HOG_BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
 DRAWABLE_BLOCKS = ("pixels", "hog")
 """Blocks whose learned weights can be drawn as a class template picture."""

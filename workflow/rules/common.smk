@@ -15,7 +15,7 @@ os.environ.update(
 
 from linbench.config import validate_config
 from linbench.errors import LinbenchError
-from linbench.features import BLOCK_DEFAULTS, resolve_feature_sets
+from linbench.features import learned_block, resolve_block, resolve_feature_sets
 from linbench.grid import INT_RE, NAME_RE, NUMBER_RE, expand_grid, make_bundles
 from linbench.names import (
     CELL_FILES,
@@ -139,6 +139,21 @@ def get_feature_blocks(wildcards):
     return FEATURE_SETS[wildcards.features]
 
 
+def get_dictionary(wildcards):
+    """The fitted dictionary of feature set `features`, if it has a learned (kmeans) block."""
+    if learned_block(FEATURE_SETS[wildcards.features]) is None:
+        return []
+    return f"results/features/{wildcards.features}/dictionary.npz"
+
+
+def get_learned_block(wildcards):
+    """The kmeans block of feature set `features` (rule fit_dictionary)."""
+    block = learned_block(FEATURE_SETS[wildcards.features])
+    if block is None:
+        raise ValueError(f"feature set {wildcards.features!r} has no kmeans block")
+    return block
+
+
 def get_shard_outputs(wildcards):
     """Every shard's features and record of feature set `features`, per split, in order."""
     shards = range(config["features"]["shards"])
@@ -156,7 +171,25 @@ def get_hog_example_block():
         for block in FEATURE_SETS.get(name, []):
             if block["block"] == "hog":
                 return name, block
-    return "default", {"block": "hog", **BLOCK_DEFAULTS["hog"]}
+    return "default", resolve_block({"block": "hog"})
+
+
+def get_learned_sets():
+    """The grid's feature sets with a kmeans block: each has a dictionary and its figure."""
+    return [
+        name
+        for name in get_grid_values("features")
+        if learned_block(FEATURE_SETS[name]) is not None
+    ]
+
+
+def get_feature_figures():
+    """The Features category of the report: HOG pictures, and the centroids of each
+    learned set the grid trains on."""
+    return [
+        f"{FIGURES}/hog_examples.png",
+        *(f"{FIGURES}/centroids_{name}.png" for name in get_learned_sets()),
+    ]
 
 
 # ----------------------------------------------------------------------------- grid

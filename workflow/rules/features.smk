@@ -1,6 +1,28 @@
+rule fit_dictionary:
+    input:
+        images="results/data/train_images.npy",
+    output:
+        "results/features/{features}/dictionary.npz",
+    log:
+        "logs/features/{features}/dictionary.log",
+    benchmark:
+        "results/benchmarks/features/{features}/dictionary.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        block=get_learned_block,
+    script:
+        "../scripts/fit_dictionary.py"
+
+
 rule extract_features:
     input:
         images="results/data/{split}_images.npy",
+        dictionary=get_dictionary,
     output:
         features="results/features/{features}/shards/{split}_{shard}.npy",
         info="results/features/{features}/shards/{split}_{shard}.json",
@@ -12,7 +34,7 @@ rule extract_features:
         "../envs/linbench.yaml"
     resources:
         mem_mb=1000,
-        runtime=15,
+        runtime=30,
     params:
         blocks=get_feature_blocks,
         shards=config["features"]["shards"],
@@ -63,6 +85,8 @@ rule plot_hog_examples:
         "logs/features/hog_examples.log",
     benchmark:
         "results/benchmarks/features/hog_examples.tsv"
+    # Needs only the data: drawn first, it is not left running when a long study stops.
+    priority: 10
     conda:
         "../envs/linbench.yaml"
     params:
@@ -70,3 +94,23 @@ rule plot_hog_examples:
         block=get_hog_example_block()[1],
     script:
         "../scripts/plot_hog_examples.py"
+
+
+rule plot_centroids:
+    input:
+        "results/features/{features}/dictionary.npz",
+    output:
+        report(
+            "results/reports/figures/centroids_{features}.png",
+            caption="../report/centroids.rst",
+            category="Features",
+            labels={"figure": "k-means centroids", "features": "{features}"},
+        ),
+    log:
+        "logs/features/{features}/centroids.log",
+    benchmark:
+        "results/benchmarks/features/{features}/centroids.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    script:
+        "../scripts/plot_centroids.py"

@@ -1,6 +1,7 @@
 """Rule extract_features: raw (unstandardised) features of one shard of one split.
 
-Memory-maps the split's images and reads only the shard's rows.
+Memory-maps the split's images and reads only the shard's rows; a set with a kmeans
+block encodes them with the dictionary fitted by rule fit_dictionary.
 """
 
 import logging
@@ -12,10 +13,12 @@ from linbench.features import (
     describe_blocks,
     extract,
     keep_freed_memory,
+    learned_block,
     resolve_blocks,
     shard_bounds,
 )
 from linbench.io import save_npy, write_json
+from linbench.kmeans import KMeansDictionary
 from linbench.scripting import run
 
 
@@ -28,9 +31,14 @@ def main() -> None:
     blocks = resolve_blocks(
         params.blocks, images.shape[1:], key=f"features.sets.{wildcards.features}"
     )
+    dictionary = None
+    if learned_block(blocks) is not None:
+        dictionary = KMeansDictionary.load(snakemake.input.dictionary)
     shard = int(wildcards.shard)
     start, stop = shard_bounds(len(images), params.shards, shard)
-    features = extract(images[start:stop], blocks, name=snakemake.input.images)
+    features = extract(
+        images[start:stop], blocks, name=snakemake.input.images, dictionary=dictionary
+    )
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     save_npy(snakemake.output.features, features)
     write_json(

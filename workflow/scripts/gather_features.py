@@ -10,17 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from linbench.features import (
-    Standardizer,
-    check_shards,
-    describe_blocks,
-    keep_freed_memory,
-    resolve_blocks,
-)
+from linbench.features import check_shards, describe_blocks, keep_freed_memory, resolve_blocks
 from linbench.io import save_npy, save_npz, write_json
+from linbench.names import SPLITS
 from linbench.scripting import run
-
-SPLITS = ("train", "val", "test")
+from linbench.standardize import Standardizer
 
 
 def main() -> None:

@@ -9,8 +9,9 @@ matplotlib.use("Agg")  # no display on a cluster node; must precede pyplot
 import matplotlib.pyplot as plt
 import numpy as np
 
-from linbench.features import example_indices, hog_examples_figure
+from linbench.features import example_indices, resolve_block
 from linbench.io import atomic_path
+from linbench.plots.features import hog_examples_figure
 from linbench.scripting import run
 
 
@@ -23,7 +24,7 @@ def main() -> None:
     fig = hog_examples_figure(
         np.asarray(images[picks]),
         [classes[labels[i]] for i in picks],
-        snakemake.params.block,
+        resolve_block(snakemake.params.block, images.shape[1:]),
         suptitle=f"Test images and their HOG (feature set {snakemake.params.fset!r})",
     )
     with atomic_path(snakemake.output[0], suffix=".png") as tmp:
