@@ -78,7 +78,9 @@ def run_bundle(
     X_test, y_test = load_split(features_dir, "test")
     num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
     if shared["train_size"] != ALL_IMAGES:
-        rows = subset_indices(y_train, shared["train_size"], subset_seed, key="train_size")
+        rows = subset_indices(
+            y_train, shared["train_size"], subset_seed, key=f"n~{shared['train_size']}"
+        )
         X_train, y_train = np.asarray(X_train[rows]), y_train[rows]
     epochs = training_epochs(
         len(y_train), shared["batch_size"], settings["epochs"], settings["min_updates"]

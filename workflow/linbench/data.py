@@ -122,7 +122,10 @@ def download_archive(url: str, md5: str, dest: str | os.PathLike[str], retries: 
         ) from None
     except Exception as err:  # requests' network errors, after pooch's retries
         raise LinbenchError(
-            f"data.url: could not download {url} after {retries + 1} attempts: {err}"
+            f"data.url: could not download {url} after {retries + 1} attempts: {err}. "
+            "Without internet access, point data.url at a local copy of the archive and give "
+            "its checksum: --config 'data={url: /path/to/cifar-10-binary.tar.gz, md5: <md5>}' "
+            "(a file:// URL works too)"
         ) from None
     dest.chmod(0o644)  # pooch's temporary file was private
     return dest

@@ -37,7 +37,7 @@ try:
     )
     # Block parameters are checked against the CIFAR-10 image size, too.
     FEATURE_SETS = resolve_feature_sets(config["features"]["sets"])
-except (LinbenchError, ValueError) as err:
+except LinbenchError as err:
     message = str(err)
     sys.exit(
         f"linbench: {message if 'invalid config' in message else 'invalid config: ' + message}"
@@ -110,7 +110,7 @@ def get_report_outputs():
         f"{REPORTS}/history.csv",
         f"{REPORTS}/summary.md",
         *REPORT_FIGURES.values(),
-        f"{FIGURES}/hog_examples.png",
+        *get_feature_figures(),
     ]
 
 
