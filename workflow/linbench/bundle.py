@@ -276,14 +276,15 @@ def svm_losses(
     db = dS.sum(axis=0). Same operations as ``svm_loss``, model by model.
     """
     n = S.shape[0]
-    rows = np.arange(n)
     s = S.reshape(n, k, -1)
-    margins = s - s[rows, :, y][:, :, None] + margin
-    margins[rows, :, y] = 0
+    true = _true_class_index(y, k, s.shape[2])
+    margins = s - S.take(true)[:, :, None] + margin
+    margins.reshape(-1)[true] = 0
     np.maximum(margins, 0, out=margins)
-    losses = margins.sum(axis=(0, 2), dtype=np.float64) / n
+    # over the rows first (a fast reduce over the long axis), then per model
+    losses = _per_model(margins.reshape(n, -1).sum(axis=0, dtype=np.float64), s.shape[2]) / n
     ds = (margins > 0).astype(s.dtype)
-    ds[rows, :, y] = -ds.sum(axis=2)
+    ds.reshape(-1)[true] = -_class_sum(ds)  # counts of violations: exact in any order
     ds /= n
     return losses, ds.reshape(n, -1)
 
@@ -293,17 +294,47 @@ def softmax_losses(S: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np
 
     Overwrites S."""
     n = S.shape[0]
-    rows = np.arange(n)
     s = S.reshape(n, k, -1)
-    s -= s.max(axis=2, keepdims=True)
+    true = _true_class_index(y, k, s.shape[2])
+    s -= _class_max(s)[:, :, None]
     exp_s = np.exp(s)
+    # numpy's own (pairwise) order, as softmax_loss sums: the same roundings as train
     sum_exp = exp_s.sum(axis=2, keepdims=True)
-    losses = np.mean(np.log(sum_exp[:, :, 0]) - s[rows, :, y], axis=0, dtype=np.float64)
+    losses = np.mean(np.log(sum_exp[:, :, 0]) - S.take(true), axis=0, dtype=np.float64)
     ds = exp_s
     ds /= sum_exp
-    ds[rows, :, y] -= 1
+    ds.reshape(-1)[true] -= 1
     ds /= n
     return losses, ds.reshape(n, -1)
+
+
+# numpy reduces over a short last axis (C = 10) one row at a time: for every model of every
+# sample a call of its inner loop, which costs about 10x the arithmetic. The helpers below
+# loop over the C classes instead, each step one elementwise operation on (N, k) values.
+
+
+def _true_class_index(y: np.ndarray, k: int, num_classes: int) -> np.ndarray:
+    """Flat indices (N, k) into a C-contiguous (N, k*C) matrix of each sample's true-class
+    entry in every model's block: one ``take`` (or flat assignment) of N*k values instead of
+    3-D fancy indexing."""
+    row_starts = np.arange(len(y)) * (k * num_classes)
+    return (row_starts + y)[:, None] + np.arange(0, k * num_classes, num_classes)
+
+
+def _class_max(s: np.ndarray) -> np.ndarray:
+    """s.max(axis=2) of s (N, k, C), as C - 1 elementwise maxima (exact in any order)."""
+    result = s[:, :, 0].copy()
+    for c in range(1, s.shape[2]):
+        np.maximum(result, s[:, :, c], out=result)
+    return result
+
+
+def _class_sum(s: np.ndarray) -> np.ndarray:
+    """s.sum(axis=2) of s (N, k, C), added class after class (not numpy's pairwise order)."""
+    result = s[:, :, 0].copy()
+    for c in range(1, s.shape[2]):
+        result += s[:, :, c]
+    return result
 
 
 def stratified_subset(y: np.ndarray, size: int) -> np.ndarray:
