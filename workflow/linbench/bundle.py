@@ -281,14 +281,15 @@ def svm_losses(
     n = S.shape[0]
     s = S.reshape(n, k, -1)
     true = _true_class_index(y, k, s.shape[2])
-    margins = _per_class(np.subtract, s, S.take(true))
-    margins += margin
+    margins = s - S.take(true)[:, :, None] + margin
     margins.reshape(-1)[true] = 0
     np.maximum(margins, 0, out=margins)
     # over the rows first (a fast reduce over the long axis), then per model
     losses = _per_model(margins.reshape(n, -1).sum(axis=0, dtype=np.float64), s.shape[2]) / n
     ds = (margins > 0).astype(s.dtype)
-    ds.reshape(-1)[true] = -_class_sum(ds)
+    # violations per model and sample: a matrix-vector product, exact for small counts
+    violations = ds.reshape(-1, s.shape[2]) @ np.ones(s.shape[2], dtype=s.dtype)
+    ds.reshape(-1)[true] = -violations.reshape(n, k)
     ds /= n
     return losses, ds.reshape(n, -1)
 
@@ -300,11 +301,12 @@ def softmax_losses(S: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np
     n = S.shape[0]
     s = S.reshape(n, k, -1)
     true = _true_class_index(y, k, s.shape[2])
-    _per_class(np.subtract, s, _class_max(s), out=s)
+    s -= _class_max(s)[:, :, None]
     exp_s = np.exp(s)
     sum_exp = _class_sum(exp_s)
     losses = np.mean(np.log(sum_exp) - S.take(true), axis=0, dtype=np.float64)
-    ds = _per_class(np.divide, exp_s, sum_exp, out=exp_s)
+    ds = exp_s
+    ds /= sum_exp[:, :, None]
     ds.reshape(-1)[true] -= 1
     ds /= n
     return losses, ds.reshape(n, -1)
@@ -313,6 +315,7 @@ def softmax_losses(S: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np
 # numpy reduces over a short last axis (C = 10) one row at a time: for every model of every
 # sample a call of its inner loop, which costs about 10x the arithmetic. The helpers below
 # loop over the C classes instead, each step one elementwise operation on (N, k) values.
+# (Broadcasting (N, k, 1) values over the classes, as in s - s_true[:, :, None], is fast.)
 
 
 def _true_class_index(y: np.ndarray, k: int, num_classes: int) -> np.ndarray:
@@ -329,17 +332,6 @@ def _class_max(s: np.ndarray) -> np.ndarray:
     for c in range(1, s.shape[2]):
         np.maximum(result, s[:, :, c], out=result)
     return result
-
-
-def _per_class(
-    op: np.ufunc, s: np.ndarray, values: np.ndarray, out: np.ndarray | None = None
-) -> np.ndarray:
-    """op(s, values[:, :, None]) of s (N, k, C) and values (N, k), one class at a time (the
-    broadcast would run one inner loop of C per model and sample, too)."""
-    out = np.empty_like(s) if out is None else out
-    for c in range(s.shape[2]):
-        op(s[:, :, c], values, out=out[:, :, c])
-    return out
 
 
 def _class_sum(s: np.ndarray) -> np.ndarray:
