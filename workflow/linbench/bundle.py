@@ -87,9 +87,13 @@ def _kind(regularizer: Regularizer) -> str:
 
 
 class _Stack:
-    """The parameters of K models side by side: W (D, K*C), b (K*C,) and, per column, the
-    learning rate and momentum of the model it belongs to. Model j owns columns
-    ``j*C .. (j+1)*C - 1``; the models are sorted as :data:`_KINDS` says."""
+    """The parameters of K models side by side: W_all, b (K*C,) and, per column, the learning
+    rate and momentum of the model it belongs to. Model j owns columns ``j*C .. (j+1)*C - 1``;
+    the models are sorted as :data:`_KINDS` says.
+
+    W_all (D, K*C) is kept transposed, as `Wt` (K*C, D): then each group of models is one
+    contiguous block of rows, and elementwise work on it (penalties, steps, projections) runs
+    as one flat loop instead of D short ones. The products take the transpose for free."""
 
     def __init__(self, models: Sequence[Model], W0: np.ndarray) -> None:
         c = W0.shape[1]
@@ -103,14 +107,14 @@ class _Stack:
         kinds = np.array([_kind(m.regularizer) for m in self.models])
         strength = np.array([m.regularizer.strength for m in self.models])
 
-        self.W = np.tile(W0, (1, self.k))
+        self.Wt = np.tile(W0.T, (self.k, 1))
         self.b = np.zeros(self.k * c, dtype=dtype)
         self.lr = np.array([m.learning_rate for m in self.models])
         self.set_lr_columns()
         momentum = np.array([m.momentum for m in self.models])
         self.momentum = np.repeat(momentum, c).astype(dtype) if momentum.any() else None
         if self.momentum is not None:
-            self.W_velocity, self.b_velocity = np.zeros_like(self.W), np.zeros_like(self.b)
+            self.Wt_velocity, self.b_velocity = np.zeros_like(self.Wt), np.zeros_like(self.b)
         self.active = np.ones(self.k, dtype=bool)
 
         # Inputs: (dropout or None, columns); X_batch as it is for the models without dropout.
@@ -126,6 +130,7 @@ class _Stack:
 
         # Penalties: lambda * sum W^2 on the l2 and elastic net models (times beta for the
         # latter), lambda * sum |W| on the elastic net and l1 models, each with its strength.
+        # Per-column factors are (columns, 1): one factor per row of Wt.
         beta = np.array([getattr(m.regularizer, "beta", 1.0) for m in self.models])
         self.l2_models = self._models_of(kinds, "l2", "elastic_net")
         self.l1_models = self._models_of(kinds, "elastic_net", "l1")
@@ -133,17 +138,15 @@ class _Stack:
         if self.penalized is not None:
             l2_strength = np.where(np.isin(kinds, ("l2", "elastic_net")), strength, 0.0)
             l2_strength *= np.where(kinds == "elastic_net", beta, 1.0)
-            self.l2_factor = np.repeat(2 * l2_strength[self.penalized], c).astype(dtype)
-            self.grad_buffer = np.empty_like(self.W[:, self._columns(self.penalized)])
+            self.l2_factor = _rows(2 * l2_strength[self.penalized], c, dtype)
         if self.l2_models is not None:
             self.l2_strength = l2_strength[self.l2_models]
         if self.l1_models is not None:
             self.l1_strength = strength[self.l1_models]
-            self.l1_factor = np.repeat(self.l1_strength, c).astype(dtype)
-            self.sign_buffer = np.empty_like(self.W[:, self._columns(self.l1_models)])
+            self.l1_factor = _rows(self.l1_strength, c, dtype)
         self.max_norm_models = self._models_of(kinds, "max_norm")
         if self.max_norm_models is not None:
-            self.radius = np.repeat(strength[self.max_norm_models], c).astype(dtype)
+            self.radius = _rows(strength[self.max_norm_models], c, dtype)
 
     @staticmethod
     def _models_of(kinds: np.ndarray, *wanted: str) -> slice | None:
@@ -156,94 +159,95 @@ class _Stack:
 
     def set_lr_columns(self) -> None:
         # float32, as train's Python-float learning rate is when it multiplies float32 dW
-        self.lr_columns = np.repeat(self.lr, self.c).astype(self.W.dtype)
+        self.lr_columns = np.repeat(self.lr, self.c).astype(self.Wt.dtype)
 
     def scores(self, X_inputs: list[np.ndarray]) -> np.ndarray:
         """Scores (N, K*C) of every model, each on its own inputs."""
         if len(self.inputs) == 1:
-            S = X_inputs[0] @ self.W
+            S = X_inputs[0] @ self.Wt.T
         else:
-            S = np.empty((len(X_inputs[0]), self.W.shape[1]), dtype=self.W.dtype)
+            S = np.empty((len(X_inputs[0]), self.Wt.shape[0]), dtype=self.Wt.dtype)
             for X_in, (_, cols) in zip(X_inputs, self.inputs, strict=True):
-                np.matmul(X_in, self.W[:, cols], out=S[:, cols])
+                np.matmul(X_in, self.Wt[cols].T, out=S[:, cols])
         S += self.b
         return S
 
     def weight_gradient(self, X_inputs: list[np.ndarray], dS: np.ndarray) -> np.ndarray:
-        """dW (D, K*C) from dL/dS (N, K*C): X.T @ dS, each model with its own inputs."""
+        """dW transposed, (K*C, D), from dL/dS (N, K*C): dS.T @ X, each model with its inputs."""
         if len(self.inputs) == 1:
-            return X_inputs[0].T @ dS
-        dW = np.empty_like(self.W)
+            return dS.T @ X_inputs[0]
+        dWt = np.empty_like(self.Wt)
         for X_in, (_, cols) in zip(X_inputs, self.inputs, strict=True):
-            np.matmul(X_in.T, dS[:, cols], out=dW[:, cols])
-        return dW
+            np.matmul(dS[:, cols].T, X_in, out=dWt[cols])
+        return dWt
 
-    def penalties(self, dW: np.ndarray) -> np.ndarray:
-        """Add each model's penalty gradient to dW, in place; return the penalties (K,).
+    def penalties(self, dWt: np.ndarray) -> np.ndarray:
+        """Add each model's penalty gradient to dWt, in place; return the penalties (K,).
 
-        The gradient of every penalized model is summed first and then added to dW, in the
+        The gradient of every penalized model is summed first and then added to dWt, in the
         order of the regularizers' ``penalty`` (elastic net: 2 lambda beta W + lambda sign W):
         the same roundings as train, which L1's sign flips would otherwise amplify."""
         values = np.zeros(self.k)
         if self.penalized is None:
             return values
         c = self.c
-        W = self.W[:, self._columns(self.penalized)]
-        # into buffers made once: fresh (D, k*C) temporaries every step cost page faults
-        grad = np.multiply(self.l2_factor, W, out=self.grad_buffer)  # 0 on the l1 models
+        Wt = self.Wt[self._columns(self.penalized)]
+        grad = self.l2_factor * Wt  # 0 on the l1 models
         if self.l2_models is not None:
-            W_l2 = W[:, self._columns(self._within(self.l2_models))]
-            squares = _per_model(np.einsum("dc,dc->c", W_l2, W_l2), c)
+            Wt_l2 = Wt[self._columns(self._within(self.l2_models))]
+            squares = _per_model(np.einsum("cd,cd->c", Wt_l2, Wt_l2), c)
             values[self.l2_models] += self.l2_strength * squares
         if self.l1_models is not None:
-            l1_columns = self._columns(self._within(self.l1_models))
-            sign = np.sign(W[:, l1_columns], out=self.sign_buffer)
-            abs_sums = _per_model(np.einsum("dc,dc->c", sign, W[:, l1_columns]), c)
+            l1_rows = self._columns(self._within(self.l1_models))
+            sign = np.sign(Wt[l1_rows])
+            abs_sums = _per_model(np.einsum("cd,cd->c", sign, Wt[l1_rows]), c)
             values[self.l1_models] += self.l1_strength * abs_sums
             sign *= self.l1_factor
-            grad[:, l1_columns] += sign
-        dW[:, self._columns(self.penalized)] += grad
+            grad[l1_rows] += sign
+        dWt[self._columns(self.penalized)] += grad
         return values
 
     def _within(self, models: slice) -> slice:
         """`models` counted from the first penalized model."""
         return slice(models.start - self.penalized.start, models.stop - self.penalized.start)
 
-    def step(self, dW: np.ndarray, db: np.ndarray) -> None:
+    def step(self, dWt: np.ndarray, db: np.ndarray) -> None:
         """One SGD (or momentum) step of every model, in place; then max-norm projections."""
         if self.momentum is None:
-            dW *= self.lr_columns
-            self.W -= dW
+            dWt *= self.lr_columns[:, None]
+            self.Wt -= dWt
             db *= self.lr_columns
             self.b -= db
         else:
-            for param, grad, velocity in (
-                (self.W, dW, self.W_velocity),
-                (self.b, db, self.b_velocity),
+            for param, grad, velocity, per_column in (
+                (self.Wt, dWt, self.Wt_velocity, (slice(None), None)),
+                (self.b, db, self.b_velocity, slice(None)),
             ):
-                velocity *= self.momentum
-                grad *= self.lr_columns
+                velocity *= self.momentum[per_column]
+                grad *= self.lr_columns[per_column]
                 velocity -= grad
                 param += velocity
         if self.max_norm_models is not None:
-            W = self.W[:, self._columns(self.max_norm_models)]
-            col_norms = np.sqrt(np.einsum("dc,dc->c", W, W))
-            W *= self.radius / np.maximum(col_norms, self.radius)
+            Wt = self.Wt[self._columns(self.max_norm_models)]
+            # summed down D in a (D, columns) copy, as MaxNorm.project sums: bit for bit
+            W = Wt.T.copy()
+            col_norms = np.sqrt(np.einsum("dc,dc->c", W, W))[:, None]
+            Wt *= self.radius / np.maximum(col_norms, self.radius)
 
     def model_weights(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         """Copies of model j's (W (D, C), b (C,))."""
         cols = slice(j * self.c, (j + 1) * self.c)
-        return self.W[:, cols].copy(), self.b[cols].copy()
+        return self.Wt[cols].T.copy(), self.b[cols].copy()
 
-    def freeze(self, j: int, dW: np.ndarray | None = None, db: np.ndarray | None = None):
+    def freeze(self, j: int, dWt: np.ndarray | None = None, db: np.ndarray | None = None):
         """Take model j out of training: return its (W, b) as they are, and zero its columns
         (and those of this step's gradient) so that it spreads no inf or nan."""
         snapshot = self.model_weights(j)
         cols = slice(j * self.c, (j + 1) * self.c)
-        velocities = (self.W_velocity, self.b_velocity) if self.momentum is not None else ()
-        for array in (self.W, self.b, dW, db, *velocities):
+        velocities = (self.Wt_velocity, self.b_velocity) if self.momentum is not None else ()
+        for array in (self.Wt, self.b, dWt, db, *velocities):
             if array is not None:
-                array[..., cols] = 0
+                array[cols] = 0  # rows of Wt, entries of b
         self.lr[j] = 0.0
         self.set_lr_columns()
         self.active[j] = False
@@ -251,18 +255,23 @@ class _Stack:
 
     def finite_models(self) -> np.ndarray:
         """(K,) True where every weight and bias of the model is finite."""
-        finite = np.isfinite(self.W).all(axis=0) & np.isfinite(self.b)
+        finite = np.isfinite(self.Wt).all(axis=1) & np.isfinite(self.b)
         return finite.reshape(self.k, self.c).all(axis=1)
 
     def accuracies(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Accuracy (K,) of every model on (X, y), scored in chunks of EVAL_ROWS rows."""
         correct = np.zeros(self.k, dtype=np.int64)
         for start in range(0, len(y), EVAL_ROWS):
-            S = X[start : start + EVAL_ROWS] @ self.W
+            S = X[start : start + EVAL_ROWS] @ self.Wt.T
             S += self.b
             pred = S.reshape(len(S), self.k, self.c).argmax(axis=2)
             correct += (pred == y[start : start + EVAL_ROWS, None]).sum(axis=0)
         return correct / len(y)
+
+
+def _rows(per_model: np.ndarray, num_classes: int, dtype: np.dtype) -> np.ndarray:
+    """A per-model value repeated for each of its C rows of Wt, as a (k*C, 1) column."""
+    return np.repeat(per_model, num_classes).astype(dtype)[:, None]
 
 
 def _per_model(column_values: np.ndarray, num_classes: int) -> np.ndarray:
@@ -447,17 +456,17 @@ def train_bundle(
                     for dropout, _ in stack.inputs
                 ]
                 step_losses, dS = losses_of(stack.scores(X_inputs), y_train[batch], K)
-                dW = stack.weight_gradient(X_inputs, dS)
+                dWt = stack.weight_gradient(X_inputs, dS)
                 db = dS.sum(axis=0)
-                step_losses += stack.penalties(dW)
+                step_losses += stack.penalties(dWt)
                 batch_losses.append(step_losses)
                 # train stops a model on a non-finite loss, before the update: freeze it.
                 if not np.isfinite(step_losses[stack.active]).all():
                     for j in np.flatnonzero(stack.active & ~np.isfinite(step_losses)):
-                        frozen[j] = stack.freeze(j, dW, db)
+                        frozen[j] = stack.freeze(j, dWt, db)
                         diverged_epoch[j] = epoch
                         steps_taken[j] = len(batch_losses)
-                stack.step(dW, db)
+                stack.step(dWt, db)
             # ... and a model whose weights the epoch's last step made non-finite.
             for j in np.flatnonzero(stack.active & ~stack.finite_models()):
                 frozen[j] = stack.freeze(j)
