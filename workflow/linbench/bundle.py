@@ -138,15 +138,15 @@ class _Stack:
         if self.penalized is not None:
             l2_strength = np.where(np.isin(kinds, ("l2", "elastic_net")), strength, 0.0)
             l2_strength *= np.where(kinds == "elastic_net", beta, 1.0)
-            self.l2_factor = _rows(2 * l2_strength[self.penalized], c, dtype)
+            self.l2_factor = _rows(2 * l2_strength[self.penalized], c, self.Wt)
         if self.l2_models is not None:
             self.l2_strength = l2_strength[self.l2_models]
         if self.l1_models is not None:
             self.l1_strength = strength[self.l1_models]
-            self.l1_factor = _rows(self.l1_strength, c, dtype)
+            self.l1_factor = _rows(self.l1_strength, c, self.Wt)
         self.max_norm_models = self._models_of(kinds, "max_norm")
         if self.max_norm_models is not None:
-            self.radius = _rows(strength[self.max_norm_models], c, dtype)
+            self.radius = np.repeat(strength[self.max_norm_models], c).astype(dtype)[:, None]
 
     @staticmethod
     def _models_of(kinds: np.ndarray, *wanted: str) -> slice | None:
@@ -160,6 +160,7 @@ class _Stack:
     def set_lr_columns(self) -> None:
         # float32, as train's Python-float learning rate is when it multiplies float32 dW
         self.lr_columns = np.repeat(self.lr, self.c).astype(self.Wt.dtype)
+        self.lr_rows = _rows(self.lr, self.c, self.Wt)
 
     def scores(self, X_inputs: list[np.ndarray]) -> np.ndarray:
         """Scores (N, K*C) of every model, each on its own inputs."""
@@ -214,17 +215,17 @@ class _Stack:
     def step(self, dWt: np.ndarray, db: np.ndarray) -> None:
         """One SGD (or momentum) step of every model, in place; then max-norm projections."""
         if self.momentum is None:
-            dWt *= self.lr_columns[:, None]
+            dWt *= self.lr_rows
             self.Wt -= dWt
             db *= self.lr_columns
             self.b -= db
         else:
-            for param, grad, velocity, per_column in (
-                (self.Wt, dWt, self.Wt_velocity, (slice(None), None)),
-                (self.b, db, self.b_velocity, slice(None)),
+            for param, grad, velocity, momentum, lr in (
+                (self.Wt, dWt, self.Wt_velocity, self.momentum[:, None], self.lr_rows),
+                (self.b, db, self.b_velocity, self.momentum, self.lr_columns),
             ):
-                velocity *= self.momentum[per_column]
-                grad *= self.lr_columns[per_column]
+                velocity *= momentum
+                grad *= lr
                 velocity -= grad
                 param += velocity
         if self.max_norm_models is not None:
@@ -269,9 +270,13 @@ class _Stack:
         return correct / len(y)
 
 
-def _rows(per_model: np.ndarray, num_classes: int, dtype: np.dtype) -> np.ndarray:
-    """A per-model value repeated for each of its C rows of Wt, as a (k*C, 1) column."""
-    return np.repeat(per_model, num_classes).astype(dtype)[:, None]
+def _rows(per_model: np.ndarray, num_classes: int, like: np.ndarray) -> np.ndarray:
+    """A per-model value on each of its C rows of Wt, as a full (k*C, D) array of Wt's dtype.
+
+    Full, not a (k*C, 1) column to broadcast: numpy multiplies two contiguous arrays in one
+    vectorised loop, a broadcast column row by row at about half the speed."""
+    column = np.repeat(per_model, num_classes).astype(like.dtype)[:, None]
+    return np.broadcast_to(column, (len(column), like.shape[1])).copy()
 
 
 def _per_model(column_values: np.ndarray, num_classes: int) -> np.ndarray:
