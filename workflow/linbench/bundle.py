@@ -130,7 +130,7 @@ class _Stack:
 
         # Penalties: lambda * sum W^2 on the l2 and elastic net models (times beta for the
         # latter), lambda * sum |W| on the elastic net and l1 models, each with its strength.
-        # Per-column factors are (columns, 1): one factor per row of Wt.
+        # Per-model factors come as full arrays shaped like their rows of Wt (see _rows).
         beta = np.array([getattr(m.regularizer, "beta", 1.0) for m in self.models])
         self.l2_models = self._models_of(kinds, "l2", "elastic_net")
         self.l1_models = self._models_of(kinds, "elastic_net", "l1")
