@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from linbench.bundle import Model, stratified_subset, train_bundle
+from linbench.bundle import (
+    Model,
+    _class_max,
+    _class_sum,
+    _true_class_index,
+    stratified_subset,
+    train_bundle,
+)
 from linbench.regularizers import make_regularizer
 from linbench.train import train
 
@@ -153,3 +160,17 @@ def test_stratified_subset_keeps_class_shares():
 def test_bad_models_are_clear_errors(data, models, message):
     with pytest.raises(ValueError, match=message):
         train_bundle(*data, models, loss="svm", batch_size=32, epochs=1, seed=0)
+
+
+@pytest.mark.parametrize("num_classes", [3, 10, 17])
+def test_class_axis_helpers_equal_numpy_bit_for_bit(num_classes):
+    """The per-class loops give what numpy's reductions over the class axis give, in the same
+    summation order (the float64 bundle equals train bit for bit only then)."""
+    rng = np.random.default_rng(num_classes)
+    n, k = 37, 5
+    s = np.exp(4 * rng.standard_normal((n, k, num_classes)))
+    y = rng.integers(0, num_classes, n)
+    np.testing.assert_array_equal(_class_sum(s), s.sum(axis=2))
+    np.testing.assert_array_equal(_class_max(s), s.max(axis=2))
+    true = _true_class_index(y, k, num_classes)
+    np.testing.assert_array_equal(s.reshape(n, -1).take(true), s[np.arange(n), :, y])

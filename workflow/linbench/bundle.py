@@ -87,9 +87,13 @@ def _kind(regularizer: Regularizer) -> str:
 
 
 class _Stack:
-    """The parameters of K models side by side: W (D, K*C), b (K*C,) and, per column, the
-    learning rate and momentum of the model it belongs to. Model j owns columns
-    ``j*C .. (j+1)*C - 1``; the models are sorted as :data:`_KINDS` says."""
+    """The parameters of K models side by side: W_all, b (K*C,) and, per column, the learning
+    rate and momentum of the model it belongs to. Model j owns columns ``j*C .. (j+1)*C - 1``;
+    the models are sorted as :data:`_KINDS` says.
+
+    W_all (D, K*C) is kept transposed, as `Wt` (K*C, D): then each group of models is one
+    contiguous block of rows, and elementwise work on it (penalties, steps, projections) runs
+    as one flat loop instead of D short ones. The products take the transpose for free."""
 
     def __init__(self, models: Sequence[Model], W0: np.ndarray) -> None:
         c = W0.shape[1]
@@ -103,14 +107,14 @@ class _Stack:
         kinds = np.array([_kind(m.regularizer) for m in self.models])
         strength = np.array([m.regularizer.strength for m in self.models])
 
-        self.W = np.tile(W0, (1, self.k))
+        self.Wt = np.tile(W0.T, (self.k, 1))
         self.b = np.zeros(self.k * c, dtype=dtype)
         self.lr = np.array([m.learning_rate for m in self.models])
         self.set_lr_columns()
         momentum = np.array([m.momentum for m in self.models])
         self.momentum = np.repeat(momentum, c).astype(dtype) if momentum.any() else None
         if self.momentum is not None:
-            self.W_velocity, self.b_velocity = np.zeros_like(self.W), np.zeros_like(self.b)
+            self.Wt_velocity, self.b_velocity = np.zeros_like(self.Wt), np.zeros_like(self.b)
         self.active = np.ones(self.k, dtype=bool)
 
         # Inputs: (dropout or None, columns); X_batch as it is for the models without dropout.
@@ -126,6 +130,7 @@ class _Stack:
 
         # Penalties: lambda * sum W^2 on the l2 and elastic net models (times beta for the
         # latter), lambda * sum |W| on the elastic net and l1 models, each with its strength.
+        # Per-model factors come as full arrays shaped like their rows of Wt (see _rows).
         beta = np.array([getattr(m.regularizer, "beta", 1.0) for m in self.models])
         self.l2_models = self._models_of(kinds, "l2", "elastic_net")
         self.l1_models = self._models_of(kinds, "elastic_net", "l1")
@@ -133,15 +138,15 @@ class _Stack:
         if self.penalized is not None:
             l2_strength = np.where(np.isin(kinds, ("l2", "elastic_net")), strength, 0.0)
             l2_strength *= np.where(kinds == "elastic_net", beta, 1.0)
-            self.l2_factor = np.repeat(2 * l2_strength[self.penalized], c).astype(dtype)
+            self.l2_factor = _rows(2 * l2_strength[self.penalized], c, self.Wt)
         if self.l2_models is not None:
             self.l2_strength = l2_strength[self.l2_models]
         if self.l1_models is not None:
             self.l1_strength = strength[self.l1_models]
-            self.l1_factor = np.repeat(self.l1_strength, c).astype(dtype)
+            self.l1_factor = _rows(self.l1_strength, c, self.Wt)
         self.max_norm_models = self._models_of(kinds, "max_norm")
         if self.max_norm_models is not None:
-            self.radius = np.repeat(strength[self.max_norm_models], c).astype(dtype)
+            self.radius = np.repeat(strength[self.max_norm_models], c).astype(dtype)[:, None]
 
     @staticmethod
     def _models_of(kinds: np.ndarray, *wanted: str) -> slice | None:
@@ -154,93 +159,96 @@ class _Stack:
 
     def set_lr_columns(self) -> None:
         # float32, as train's Python-float learning rate is when it multiplies float32 dW
-        self.lr_columns = np.repeat(self.lr, self.c).astype(self.W.dtype)
+        self.lr_columns = np.repeat(self.lr, self.c).astype(self.Wt.dtype)
+        self.lr_rows = _rows(self.lr, self.c, self.Wt)
 
     def scores(self, X_inputs: list[np.ndarray]) -> np.ndarray:
         """Scores (N, K*C) of every model, each on its own inputs."""
         if len(self.inputs) == 1:
-            S = X_inputs[0] @ self.W
+            S = X_inputs[0] @ self.Wt.T
         else:
-            S = np.empty((len(X_inputs[0]), self.W.shape[1]), dtype=self.W.dtype)
+            S = np.empty((len(X_inputs[0]), self.Wt.shape[0]), dtype=self.Wt.dtype)
             for X_in, (_, cols) in zip(X_inputs, self.inputs, strict=True):
-                np.matmul(X_in, self.W[:, cols], out=S[:, cols])
+                np.matmul(X_in, self.Wt[cols].T, out=S[:, cols])
         S += self.b
         return S
 
     def weight_gradient(self, X_inputs: list[np.ndarray], dS: np.ndarray) -> np.ndarray:
-        """dW (D, K*C) from dL/dS (N, K*C): X.T @ dS, each model with its own inputs."""
+        """dW transposed, (K*C, D), from dL/dS (N, K*C): dS.T @ X, each model with its inputs."""
         if len(self.inputs) == 1:
-            return X_inputs[0].T @ dS
-        dW = np.empty_like(self.W)
+            return dS.T @ X_inputs[0]
+        dWt = np.empty_like(self.Wt)
         for X_in, (_, cols) in zip(X_inputs, self.inputs, strict=True):
-            np.matmul(X_in.T, dS[:, cols], out=dW[:, cols])
-        return dW
+            np.matmul(dS[:, cols].T, X_in, out=dWt[cols])
+        return dWt
 
-    def penalties(self, dW: np.ndarray) -> np.ndarray:
-        """Add each model's penalty gradient to dW, in place; return the penalties (K,).
+    def penalties(self, dWt: np.ndarray) -> np.ndarray:
+        """Add each model's penalty gradient to dWt, in place; return the penalties (K,).
 
-        The gradient of every penalized model is summed first and then added to dW, in the
+        The gradient of every penalized model is summed first and then added to dWt, in the
         order of the regularizers' ``penalty`` (elastic net: 2 lambda beta W + lambda sign W):
         the same roundings as train, which L1's sign flips would otherwise amplify."""
         values = np.zeros(self.k)
         if self.penalized is None:
             return values
         c = self.c
-        W = self.W[:, self._columns(self.penalized)]
-        grad = self.l2_factor * W  # 0 on the l1 models
+        Wt = self.Wt[self._columns(self.penalized)]
+        grad = self.l2_factor * Wt  # 0 on the l1 models
         if self.l2_models is not None:
-            W_l2 = W[:, self._columns(self._within(self.l2_models))]
-            squares = _per_model(np.einsum("dc,dc->c", W_l2, W_l2), c)
+            Wt_l2 = Wt[self._columns(self._within(self.l2_models))]
+            squares = _per_model(np.einsum("cd,cd->c", Wt_l2, Wt_l2), c)
             values[self.l2_models] += self.l2_strength * squares
         if self.l1_models is not None:
-            l1_columns = self._columns(self._within(self.l1_models))
-            sign = np.sign(W[:, l1_columns])
-            abs_sums = _per_model(np.einsum("dc,dc->c", sign, W[:, l1_columns]), c)
+            l1_rows = self._columns(self._within(self.l1_models))
+            sign = np.sign(Wt[l1_rows])
+            abs_sums = _per_model(np.einsum("cd,cd->c", sign, Wt[l1_rows]), c)
             values[self.l1_models] += self.l1_strength * abs_sums
             sign *= self.l1_factor
-            grad[:, l1_columns] += sign
-        dW[:, self._columns(self.penalized)] += grad
+            grad[l1_rows] += sign
+        dWt[self._columns(self.penalized)] += grad
         return values
 
     def _within(self, models: slice) -> slice:
         """`models` counted from the first penalized model."""
         return slice(models.start - self.penalized.start, models.stop - self.penalized.start)
 
-    def step(self, dW: np.ndarray, db: np.ndarray) -> None:
+    def step(self, dWt: np.ndarray, db: np.ndarray) -> None:
         """One SGD (or momentum) step of every model, in place; then max-norm projections."""
         if self.momentum is None:
-            dW *= self.lr_columns
-            self.W -= dW
+            dWt *= self.lr_rows
+            self.Wt -= dWt
             db *= self.lr_columns
             self.b -= db
         else:
-            for param, grad, velocity in (
-                (self.W, dW, self.W_velocity),
-                (self.b, db, self.b_velocity),
+            for param, grad, velocity, momentum, lr in (
+                (self.Wt, dWt, self.Wt_velocity, self.momentum[:, None], self.lr_rows),
+                (self.b, db, self.b_velocity, self.momentum, self.lr_columns),
             ):
-                velocity *= self.momentum
-                grad *= self.lr_columns
+                velocity *= momentum
+                grad *= lr
                 velocity -= grad
                 param += velocity
         if self.max_norm_models is not None:
-            W = self.W[:, self._columns(self.max_norm_models)]
-            col_norms = np.sqrt(np.einsum("dc,dc->c", W, W))
-            W *= self.radius / np.maximum(col_norms, self.radius)
+            Wt = self.Wt[self._columns(self.max_norm_models)]
+            # summed down D in a (D, columns) copy, as MaxNorm.project sums: bit for bit
+            W = Wt.T.copy()
+            col_norms = np.sqrt(np.einsum("dc,dc->c", W, W))[:, None]
+            Wt *= self.radius / np.maximum(col_norms, self.radius)
 
     def model_weights(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         """Copies of model j's (W (D, C), b (C,))."""
         cols = slice(j * self.c, (j + 1) * self.c)
-        return self.W[:, cols].copy(), self.b[cols].copy()
+        return self.Wt[cols].T.copy(), self.b[cols].copy()
 
-    def freeze(self, j: int, dW: np.ndarray | None = None, db: np.ndarray | None = None):
+    def freeze(self, j: int, dWt: np.ndarray | None = None, db: np.ndarray | None = None):
         """Take model j out of training: return its (W, b) as they are, and zero its columns
         (and those of this step's gradient) so that it spreads no inf or nan."""
         snapshot = self.model_weights(j)
         cols = slice(j * self.c, (j + 1) * self.c)
-        velocities = (self.W_velocity, self.b_velocity) if self.momentum is not None else ()
-        for array in (self.W, self.b, dW, db, *velocities):
+        velocities = (self.Wt_velocity, self.b_velocity) if self.momentum is not None else ()
+        for array in (self.Wt, self.b, dWt, db, *velocities):
             if array is not None:
-                array[..., cols] = 0
+                array[cols] = 0  # rows of Wt, entries of b
         self.lr[j] = 0.0
         self.set_lr_columns()
         self.active[j] = False
@@ -248,18 +256,27 @@ class _Stack:
 
     def finite_models(self) -> np.ndarray:
         """(K,) True where every weight and bias of the model is finite."""
-        finite = np.isfinite(self.W).all(axis=0) & np.isfinite(self.b)
+        finite = np.isfinite(self.Wt).all(axis=1) & np.isfinite(self.b)
         return finite.reshape(self.k, self.c).all(axis=1)
 
     def accuracies(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Accuracy (K,) of every model on (X, y), scored in chunks of EVAL_ROWS rows."""
         correct = np.zeros(self.k, dtype=np.int64)
         for start in range(0, len(y), EVAL_ROWS):
-            S = X[start : start + EVAL_ROWS] @ self.W
+            S = X[start : start + EVAL_ROWS] @ self.Wt.T
             S += self.b
             pred = S.reshape(len(S), self.k, self.c).argmax(axis=2)
             correct += (pred == y[start : start + EVAL_ROWS, None]).sum(axis=0)
         return correct / len(y)
+
+
+def _rows(per_model: np.ndarray, num_classes: int, like: np.ndarray) -> np.ndarray:
+    """A per-model value on each of its C rows of Wt, as a full (k*C, D) array of Wt's dtype.
+
+    Full, not a (k*C, 1) column to broadcast: numpy multiplies two contiguous arrays in one
+    vectorised loop, a broadcast column row by row at about half the speed."""
+    column = np.repeat(per_model, num_classes).astype(like.dtype)[:, None]
+    return np.broadcast_to(column, (len(column), like.shape[1])).copy()
 
 
 def _per_model(column_values: np.ndarray, num_classes: int) -> np.ndarray:
@@ -276,14 +293,17 @@ def svm_losses(
     db = dS.sum(axis=0). Same operations as ``svm_loss``, model by model.
     """
     n = S.shape[0]
-    rows = np.arange(n)
     s = S.reshape(n, k, -1)
-    margins = s - s[rows, :, y][:, :, None] + margin
-    margins[rows, :, y] = 0
+    true = _true_class_index(y, k, s.shape[2])
+    margins = s - S.take(true)[:, :, None] + margin
+    margins.reshape(-1)[true] = 0
     np.maximum(margins, 0, out=margins)
-    losses = margins.sum(axis=(0, 2), dtype=np.float64) / n
+    # over the rows first (a fast reduce over the long axis), then per model
+    losses = _per_model(margins.reshape(n, -1).sum(axis=0, dtype=np.float64), s.shape[2]) / n
     ds = (margins > 0).astype(s.dtype)
-    ds[rows, :, y] = -ds.sum(axis=2)
+    # violations per model and sample: a matrix-vector product, exact for small counts
+    violations = ds.reshape(-1, s.shape[2]) @ np.ones(s.shape[2], dtype=s.dtype)
+    ds.reshape(-1)[true] = -violations.reshape(n, k)
     ds /= n
     return losses, ds.reshape(n, -1)
 
@@ -293,17 +313,57 @@ def softmax_losses(S: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np
 
     Overwrites S."""
     n = S.shape[0]
-    rows = np.arange(n)
     s = S.reshape(n, k, -1)
-    s -= s.max(axis=2, keepdims=True)
+    true = _true_class_index(y, k, s.shape[2])
+    s -= _class_max(s)[:, :, None]
     exp_s = np.exp(s)
-    sum_exp = exp_s.sum(axis=2, keepdims=True)
-    losses = np.mean(np.log(sum_exp[:, :, 0]) - s[rows, :, y], axis=0, dtype=np.float64)
+    sum_exp = _class_sum(exp_s)
+    losses = np.mean(np.log(sum_exp) - S.take(true), axis=0, dtype=np.float64)
     ds = exp_s
-    ds /= sum_exp
-    ds[rows, :, y] -= 1
+    ds /= sum_exp[:, :, None]
+    ds.reshape(-1)[true] -= 1
     ds /= n
     return losses, ds.reshape(n, -1)
+
+
+# numpy reduces over a short last axis (C = 10) one row at a time: for every model of every
+# sample a call of its inner loop, which costs about 10x the arithmetic. The helpers below
+# loop over the C classes instead, each step one elementwise operation on (N, k) values.
+# (Broadcasting (N, k, 1) values over the classes, as in s - s_true[:, :, None], is fast.)
+
+
+def _true_class_index(y: np.ndarray, k: int, num_classes: int) -> np.ndarray:
+    """Flat indices (N, k) into a C-contiguous (N, k*C) matrix of each sample's true-class
+    entry in every model's block: one ``take`` (or flat assignment) of N*k values instead of
+    3-D fancy indexing."""
+    row_starts = np.arange(len(y)) * (k * num_classes)
+    return (row_starts + y)[:, None] + np.arange(0, k * num_classes, num_classes)
+
+
+def _class_max(s: np.ndarray) -> np.ndarray:
+    """s.max(axis=2) of s (N, k, C), as C - 1 elementwise maxima (exact in any order)."""
+    result = s[:, :, 0].copy()
+    for c in range(1, s.shape[2]):
+        np.maximum(result, s[:, :, c], out=result)
+    return result
+
+
+def _class_sum(s: np.ndarray) -> np.ndarray:
+    """s.sum(axis=2) of s (N, k, C), bit for bit: numpy sums a row of 8 to 128 values with
+    eight running sums (over blocks of 8), adds those pairwise, then the last C % 8 values
+    one by one; we do the same, on (N, k) slices. Other C: numpy's own (slow) reduce."""
+    c = s.shape[2]
+    if not 8 <= c <= 128:
+        return s.sum(axis=2)
+    lanes = [s[:, :, j].copy() for j in range(8)]
+    for block in range(8, c - c % 8, 8):
+        for j in range(8):
+            lanes[j] += s[:, :, block + j]
+    total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+    total += (lanes[4] + lanes[5]) + (lanes[6] + lanes[7])
+    for j in range(c - c % 8, c):
+        total += s[:, :, j]
+    return total
 
 
 def stratified_subset(y: np.ndarray, size: int) -> np.ndarray:
@@ -401,17 +461,17 @@ def train_bundle(
                     for dropout, _ in stack.inputs
                 ]
                 step_losses, dS = losses_of(stack.scores(X_inputs), y_train[batch], K)
-                dW = stack.weight_gradient(X_inputs, dS)
+                dWt = stack.weight_gradient(X_inputs, dS)
                 db = dS.sum(axis=0)
-                step_losses += stack.penalties(dW)
+                step_losses += stack.penalties(dWt)
                 batch_losses.append(step_losses)
                 # train stops a model on a non-finite loss, before the update: freeze it.
                 if not np.isfinite(step_losses[stack.active]).all():
                     for j in np.flatnonzero(stack.active & ~np.isfinite(step_losses)):
-                        frozen[j] = stack.freeze(j, dW, db)
+                        frozen[j] = stack.freeze(j, dWt, db)
                         diverged_epoch[j] = epoch
                         steps_taken[j] = len(batch_losses)
-                stack.step(dW, db)
+                stack.step(dWt, db)
             # ... and a model whose weights the epoch's last step made non-finite.
             for j in np.flatnonzero(stack.active & ~stack.finite_models()):
                 frozen[j] = stack.freeze(j)
