@@ -141,6 +141,24 @@ def test_history_may_measure_training_accuracy_on_a_stratified_subset(data):
     assert part.models[0].history[-1]["train_acc"] != full.models[0].history[-1]["train_acc"]
 
 
+def test_a_long_run_records_every_few_epochs_as_train_does(data):
+    """eval_every: the history of many short epochs, thinned the same way in both trainers;
+    the training itself, and the epoch a model diverges in, are unchanged."""
+    models = [Model(make_regularizer("l2", 1e-2), 1e-2), Model(make_regularizer("l2", 10.0), 10.0)]
+    result = train_bundle(*data, models, loss="softmax", batch_size=500, epochs=7, seed=3)
+    thinned = train_bundle(
+        *data, models, loss="softmax", batch_size=500, epochs=7, seed=3, eval_every=3
+    )
+    assert [row["epoch"] for row in thinned.models[0].history] == [3, 6, 7]
+    np.testing.assert_array_equal(thinned.models[0].W, result.models[0].W)
+    assert thinned.models[1].diverged_epoch == result.models[1].diverged_epoch
+    assert thinned.models[1].history[-1]["epoch"] == result.models[1].diverged_epoch
+    for model, bundled, train_acc in zip(models, thinned.models, thinned.train_acc, strict=True):
+        alone = single(data, model, "softmax", 500, epochs=7, eval_every=3)
+        assert [r["epoch"] for r in alone.history] == [r["epoch"] for r in bundled.history]
+        assert_same_model(bundled, alone, train_acc, model)
+
+
 def test_stratified_subset_keeps_class_shares():
     y = np.repeat(np.arange(4), [100, 200, 300, 400])
     rows = stratified_subset(y, 100)

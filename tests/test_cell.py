@@ -1,13 +1,15 @@
 """Bundles of grid cells: how they are formed, and the folders one bundle job writes."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
-from linbench.cell import HISTORY_TRAIN_IMAGES, run_bundle
+from linbench.cell import HISTORY_ROWS, HISTORY_TRAIN_IMAGES, run_bundle
 from linbench.grid import check_bundle, expand_subgrid, make_bundles, parse_cell_path
 from linbench.names import BUNDLE_KEYS, CELL_FILES, CELL_KEYS, MODEL_KEYS, TRAIN_DEFAULTS, Cell
+from linbench.subsets import training_epochs
 
 GRID = {  # one sub-grid
     "features": ["hog"],
@@ -82,7 +84,7 @@ def features(tmp_path):
 
 def test_one_bundle_writes_every_cells_folder(features, tmp_path):
     bundle = make_bundles(expand_subgrid(GRID), 12)[0]
-    settings = {**TRAIN_DEFAULTS, "epochs": 3, "threads": 1, "bundle_size": 12}
+    settings = {**TRAIN_DEFAULTS, "epochs": 3, "min_updates": 0, "threads": 1, "bundle_size": 12}
     metrics = run_bundle(bundle.cells, settings, features, tmp_path / "out")
     assert len(metrics) == len(bundle.cells) == 12
     for cell, m in zip(bundle.cells, metrics, strict=True):
@@ -107,9 +109,27 @@ def test_one_bundle_writes_every_cells_folder(features, tmp_path):
     assert not list((tmp_path / "out").glob("**/.*.tmp*"))
 
 
+def test_a_small_training_set_gets_its_update_budget_and_a_short_history(features, tmp_path):
+    """n~100 at batch 16 is 7 steps an epoch: 2000 updates take 286 epochs, of which about
+    HISTORY_ROWS are evaluated; the cell trains on a nested subset of 100 images."""
+    cells = [
+        dataclasses.replace(cell, train_size=100)
+        for cell in make_bundles(expand_subgrid(GRID), 12)[0].cells[:2]
+    ]
+    settings = {**TRAIN_DEFAULTS, "epochs": 3}
+    metrics = run_bundle(cells, settings, features, tmp_path / "out", subset_seed=0)
+    for cell, m in zip(cells, metrics, strict=True):
+        assert m["train_size"] == 100
+        assert m["epochs"] == training_epochs(100, 16, 3, TRAIN_DEFAULTS["min_updates"]) == 286
+        rows = (tmp_path / "out" / cell.path / "history.csv").read_text().splitlines()[1:]
+        assert len(rows) <= HISTORY_ROWS + 1
+        if m["status"] != "diverged":
+            assert int(rows[-1].split(",")[0]) == m["epochs_run"] == 286
+
+
 def test_bundle_size_1_gives_the_numbers_of_a_big_bundle(features, tmp_path):
     cells = make_bundles(expand_subgrid(GRID), 12)[0].cells
-    settings = {**TRAIN_DEFAULTS, "epochs": 2}
+    settings = {**TRAIN_DEFAULTS, "epochs": 2, "min_updates": 0}
     together = run_bundle(cells, settings, features, tmp_path / "a")
     alone = [run_bundle([cell], settings, features, tmp_path / "b")[0] for cell in cells]
     for a, b in zip(together, alone, strict=True):

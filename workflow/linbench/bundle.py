@@ -392,13 +392,15 @@ def train_bundle(
     margin: float = 1.0,
     num_classes: int | None = None,
     history_train_images: int | None = None,
+    eval_every: int = 1,
 ) -> BundleResult:
     """Train every model of `models` as :func:`linbench.train.train` would, in one pass.
 
     The shared arguments mean what they mean for ``train``; `history_train_images`, if
     given, measures the per-epoch training accuracy on that many training images (a fixed,
-    stratified subset) instead of all of them. Raises ValueError, naming the parameter, for
-    invalid parameters or data.
+    stratified subset) instead of all of them; `eval_every` records the history after every
+    `eval_every`-th epoch (and the last) only, as ``train`` does. Raises ValueError, naming
+    the parameter, for invalid parameters or data.
     """
     if not models:
         raise ValueError("bundle: models must not be empty")
@@ -409,6 +411,7 @@ def train_bundle(
         seed=seed,
         init_scale=init_scale,
         margin=margin,
+        eval_every=eval_every,
     )
     for model in models:
         _check_params(
@@ -478,10 +481,14 @@ def train_bundle(
                 diverged_epoch[j] = epoch
 
             seconds = (time.perf_counter() - start_time) / K
-            train_acc = _accuracies(stack, X_history, y_history, frozen, diverged_epoch, epoch)
-            val_acc = _accuracies(stack, X_val, y_val, frozen, diverged_epoch, epoch)
-            step_losses = np.array(batch_losses)  # (steps, K)
-            for j in np.flatnonzero(stack.active | (np.array(diverged_epoch) == epoch)):
+            # As train records: every eval_every-th epoch, the last, and a diverged one.
+            ending = np.array([e == epoch for e in diverged_epoch])
+            recording = stack.active & (epoch % eval_every == 0 or epoch == epochs)
+            if recording.any() or ending.any():
+                train_acc = _accuracies(stack, X_history, y_history, frozen, diverged_epoch, epoch)
+                val_acc = _accuracies(stack, X_val, y_val, frozen, diverged_epoch, epoch)
+                step_losses = np.array(batch_losses)  # (steps, K)
+            for j in np.flatnonzero(recording | ending):
                 histories[j].append(
                     {
                         "epoch": epoch,
@@ -522,7 +529,7 @@ def train_bundle(
             ),
             diverged=diverged_epoch[j] is not None,
             diverged_epoch=diverged_epoch[j],
-            epochs_run=len(history),
+            epochs_run=history[-1]["epoch"],
             final_loss=history[-1]["train_loss"],
             seconds=history[-1]["seconds"],
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +26,11 @@ from .subsets import subset_indices, training_epochs
 from .train import TrainResult, weight_stats
 
 log = logging.getLogger(__name__)
+
+HISTORY_ROWS = 40
+"""At most about this many epochs of a run are evaluated and written to ``history.csv``:
+a 500-image cell trained for its update budget runs hundreds of epochs of four steps, and
+evaluating after each would cost more than the training."""
 
 HISTORY_TRAIN_IMAGES = 5000
 """The per-epoch training accuracy in ``history.csv`` is measured on this many training
@@ -111,6 +117,7 @@ def run_bundle(
         margin=settings["margin"],
         num_classes=num_classes,
         history_train_images=HISTORY_TRAIN_IMAGES,
+        eval_every=math.ceil(epochs / HISTORY_ROWS),
     )
     log.info(
         "trained %d models on %d images for %d epochs in %.2f s",
