@@ -208,3 +208,20 @@ def test_wilson_interval_holds_the_observed_share_even_at_the_edges(p):
     for n in (40, 60, 5000, 10000):
         low, high = stats.wilson_interval(p, n)
         assert 0.0 <= low <= p <= high <= 1.0
+
+
+def test_regimes_read_from_small_to_large_training_sets_in_grid_order_otherwise():
+    rows = [
+        {"features": f, "train_size": n, "loss": loss}
+        for f in ("hog", "kmeans")
+        for n in (45000, 500, 2000)
+        for loss in ("svm", "softmax")
+    ]
+    ordered = compare.regime_sorted(rows, ["features", "train_size", "loss"])
+    assert [(r["features"], r["train_size"], r["loss"]) for r in ordered[:4]] == [
+        ("hog", 500, "svm"),
+        ("hog", 500, "softmax"),
+        ("hog", 2000, "svm"),
+        ("hog", 2000, "softmax"),
+    ]
+    assert [r["features"] for r in ordered[6:]] == ["kmeans"] * 6

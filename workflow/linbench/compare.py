@@ -10,7 +10,7 @@ it only measures the two settings validation already chose.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -136,7 +136,26 @@ def compare_to_baseline(
     columns = [*keys, "regularizer", "strength", "batch_size", "learning_rate", "seeds"]
     columns += ["val_acc_mean", "test_acc_mean", "baseline_val", "baseline_test"]
     columns += ["difference", "low", "high", "p_value", "method", "verdict"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(regime_sorted(rows, keys), columns=columns)
+
+
+def regime_sorted(rows: list[dict], keys: Sequence[str]) -> list[dict]:
+    """`rows` with their regimes in reading order: each key in the order its values first
+    appear (grid order), but training-set sizes from small to large. Stable."""
+    first: dict[str, dict] = {key: {} for key in keys}
+    for row in rows:
+        for key in keys:
+            first[key].setdefault(row[key], len(first[key]))
+
+    def rank(row: dict) -> tuple:
+        return tuple(
+            (0, float(row[key]))
+            if key == "train_size" and pd.notna(row[key])
+            else (1, first[key][row[key]])
+            for key in keys
+        )
+
+    return sorted(rows, key=rank)
 
 
 # ----------------------------------------------------------------------------- words
@@ -202,7 +221,7 @@ def answer_rows(settings: pd.DataFrame, comparisons: pd.DataFrame) -> list[dict]
                 entry.update(gain=c["difference"], low=c["low"], high=c["high"])
                 entry["verdict"] = c["verdict"]
         out.append(entry)
-    return out
+    return regime_sorted(out, keys)
 
 
 def _same(column: pd.Series, value: object) -> np.ndarray:

@@ -243,7 +243,7 @@ def _comparisons(comparisons: pd.DataFrame) -> str:
                 f"{c['test_acc_mean']:.{ACC_DIGITS}f}",
                 f"{c['baseline_test']:.{ACC_DIGITS}f}",
                 fmt_points(c["difference"], c["low"], c["high"]),
-                "" if pd.isna(c["p_value"]) else f"{c['p_value']:.3g}",
+                fmt_p(c["p_value"]),
                 c["verdict"],
             ]
         )
@@ -417,3 +417,10 @@ def _outcomes(runs: pd.DataFrame) -> str:
         "</details>",
     ]
     return head + "\n".join(out)
+
+
+def fmt_p(p: float) -> str:
+    """A p-value as a reader compares it with 0.05: ``0.0128``, ``< 0.0001``; ``""`` if none."""
+    if pd.isna(p):
+        return ""
+    return "< 0.0001" if p < 1e-4 else f"{p:.3g}"
