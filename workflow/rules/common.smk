@@ -229,6 +229,13 @@ def get_train_settings():
     return json.dumps({k: v for k, v in config["train"].items() if k in TRAIN_DEFAULTS})
 
 
+def get_training_code():
+    """The numpy core a training job runs: editing it reruns the training jobs (Snakemake
+    compares these files' times with the cells', as with any input)."""
+    modules = ("losses", "regularizers", "train", "bundle", "outcome", "subsets", "cell")
+    return [f"{LINBENCH_DIR}/linbench/{module}.py" for module in modules]
+
+
 def get_bundle_mem_mb(wildcards, input):
     """Memory of a bundle job: the features are memory-mapped, but the pages it reads count;
     plus the per-bundle arrays (scores of 8192 rows x K*C, weights) and Python/numpy."""
@@ -236,11 +243,21 @@ def get_bundle_mem_mb(wildcards, input):
 
 
 def get_bundle_runtime(bundle):
-    """Minutes for a bundle job (SLURM --time): generous, as a cluster kills late jobs. A model
-    costs ~0.03 s per epoch of 45,000 HOG images in a bundle (benchmarks/bench_train.py).
-    """
-    seconds = 0.03 * len(bundle.cells) * config["train"]["epochs"]
-    return max(2, math.ceil(10 * seconds / 60))
+    """Minutes for a bundle job (SLURM --time), as a function of its input: generous, as a
+    cluster kills late jobs. A model costs ~0.01 s per epoch of 45,000 HOG images (58 MB of
+    features) in a bundle (benchmarks/bench_train.py); the cost grows with the feature
+    file, and a small training set trains for at least `train.min_updates` steps."""
+    train = config["train"]
+    steps = max(train["min_updates"], 352 * train["epochs"])  # 352: 45,000 at batch 128
+
+    def runtime(wildcards, input):
+        feature_mb = os.path.getsize(input.train_X) / 1e6 if os.path.exists(input.train_X) else 0
+        epoch_seconds = 0.01 * max(feature_mb, 58) / 58
+        scale = bundle.cells[0].batch_size / 128 * steps / 352
+        seconds = epoch_seconds * len(bundle.cells) * max(train["epochs"], scale)
+        return max(2, math.ceil(10 * seconds / 60))
+
+    return runtime
 
 
 # ----------------------------------------------------------------------------- report

@@ -9,6 +9,7 @@ for bundle in BUNDLES:
             bundle.rule_name
         input:
             **get_bundle_features(bundle),
+            code=get_training_code(),
         output:
             get_bundle_outputs(bundle),
         log:

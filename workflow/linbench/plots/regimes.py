@@ -33,7 +33,7 @@ from .style import (
 
 NO_SIZES = (
     "runs.csv has no training-set sizes (column train_size is empty):\n"
-    "rerun the cells with a grid that sets grid.train_size"
+    "rerun the cells with a grid that sets a sub-grid's train_size"
 )
 
 
@@ -124,7 +124,7 @@ def plot_accuracy_vs_size(
                 if len(sizes) == 1:
                     note(
                         ax,
-                        "one training size: list several in\ngrid.train_size to see a curve",
+                        "one training size: list several\nin a sub-grid's train_size for a curve",
                         hide=False,
                     )
         fig.suptitle(
@@ -151,9 +151,7 @@ def plot_regularization_path(
     title = "Regularization path: validation accuracy against strength"
     regs = [r for r in unique(runs["regularizer"]) if r != "none"]
     if not regs:
-        placeholder(
-            path, title, "the grid has no regularizer but none:\nadd some to grid.regularizer"
-        )
+        placeholder(path, title, "only none in the grid:\nadd regularizers to a sub-grid")
         return
     settings = settings_table(runs)
     size_key = settings["train_size"].fillna(-1)
@@ -208,7 +206,7 @@ def plot_regularization_path(
                 if here["strength"].nunique() == 1:
                     note(
                         ax,
-                        f"one strength: list several in\ngrid.strength.{reg} to see a path",
+                        f"one strength: list several in\na sub-grid's strength.{reg} to see a path",
                         hide=False,
                     )
         fig.suptitle(
@@ -288,7 +286,7 @@ def plot_gap_vs_size(runs: pd.DataFrame, path: str | os.PathLike[str]) -> None:
                 if len(sizes) == 1:
                     note(
                         ax,
-                        "one training size: list several in\ngrid.train_size to see a trend",
+                        "one training size: list several\nin a sub-grid's train_size for a trend",
                         hide=False,
                     )
         fig.suptitle(
