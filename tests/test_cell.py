@@ -84,7 +84,13 @@ def features(tmp_path):
 
 def test_one_bundle_writes_every_cells_folder(features, tmp_path):
     bundle = make_bundles(expand_subgrid(GRID), 12)[0]
-    settings = {**TRAIN_DEFAULTS, "epochs": 3, "min_updates": 0, "threads": 1, "bundle_size": 12}
+    settings = {
+        **TRAIN_DEFAULTS,
+        "epochs": 3,
+        "min_images_seen": 0,
+        "threads": 1,
+        "bundle_size": 12,
+    }
     metrics = run_bundle(bundle.cells, settings, features, tmp_path / "out")
     assert len(metrics) == len(bundle.cells) == 12
     for cell, m in zip(bundle.cells, metrics, strict=True):
@@ -110,8 +116,8 @@ def test_one_bundle_writes_every_cells_folder(features, tmp_path):
 
 
 def test_a_small_training_set_gets_its_update_budget_and_a_short_history(features, tmp_path):
-    """n~100 at batch 16 is 7 steps an epoch: 2000 updates take 286 epochs, of which about
-    HISTORY_ROWS are evaluated; the cell trains on a nested subset of 100 images."""
+    """n~100: 256,000 images seen take 2,560 epochs, of which about HISTORY_ROWS are
+    evaluated; the cell trains on a nested subset of 100 images."""
     cells = [
         dataclasses.replace(cell, train_size=100)
         for cell in make_bundles(expand_subgrid(GRID), 12)[0].cells[:2]
@@ -120,16 +126,16 @@ def test_a_small_training_set_gets_its_update_budget_and_a_short_history(feature
     metrics = run_bundle(cells, settings, features, tmp_path / "out", subset_seed=0)
     for cell, m in zip(cells, metrics, strict=True):
         assert m["train_size"] == 100
-        assert m["epochs"] == training_epochs(100, 16, 3, TRAIN_DEFAULTS["min_updates"]) == 286
+        assert m["epochs"] == training_epochs(100, 3, TRAIN_DEFAULTS["min_images_seen"]) == 2560
         rows = (tmp_path / "out" / cell.path / "history.csv").read_text().splitlines()[1:]
         assert len(rows) <= HISTORY_ROWS + 1
         if m["status"] != "diverged":
-            assert int(rows[-1].split(",")[0]) == m["epochs_run"] == 286
+            assert int(rows[-1].split(",")[0]) == m["epochs_run"] == 2560
 
 
 def test_bundle_size_1_gives_the_numbers_of_a_big_bundle(features, tmp_path):
     cells = make_bundles(expand_subgrid(GRID), 12)[0].cells
-    settings = {**TRAIN_DEFAULTS, "epochs": 2, "min_updates": 0}
+    settings = {**TRAIN_DEFAULTS, "epochs": 2, "min_images_seen": 0}
     together = run_bundle(cells, settings, features, tmp_path / "a")
     alone = [run_bundle([cell], settings, features, tmp_path / "b")[0] for cell in cells]
     for a, b in zip(together, alone, strict=True):

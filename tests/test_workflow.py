@@ -46,7 +46,7 @@ def grid_config(url: str, md5: str, **grid) -> dict:
             },
             "regimes": None,
         },
-        "train": {"epochs": 3, "min_updates": 0},
+        "train": {"epochs": 3, "min_images_seen": 0},
     }
 
 

@@ -84,7 +84,12 @@ def overlay_config(url: str, md5: str) -> dict:
             },
             "regimes": None,
         },
-        "train": {"epochs": 3, "threads": THREADS, "bundle_size": BUNDLE_SIZE, "min_updates": 0},
+        "train": {
+            "epochs": 3,
+            "threads": THREADS,
+            "bundle_size": BUNDLE_SIZE,
+            "min_images_seen": 0,
+        },
     }
 
 

@@ -73,7 +73,7 @@ def run_bundle(
     differs); `settings` are the fixed training settings (``TRAIN_DEFAULTS`` keys, config
     ``train``). The cells train on their ``train_size`` images of the training split (a
     nested stratified subset drawn with `subset_seed`, config ``data.seed``), for
-    ``epochs`` or more epochs (at least ``min_updates`` steps, :func:`training_epochs`).
+    ``epochs`` or more epochs (at least ``min_images_seen`` images, :func:`training_epochs`).
     A diverged run is a result, written like any other. Returns the metrics.
     """
     shared = check_bundle(cells)
@@ -88,9 +88,7 @@ def run_bundle(
             y_train, shared["train_size"], subset_seed, key=f"n~{shared['train_size']}"
         )
         X_train, y_train = np.asarray(X_train[rows]), y_train[rows]
-    epochs = training_epochs(
-        len(y_train), shared["batch_size"], settings["epochs"], settings["min_updates"]
-    )
+    epochs = training_epochs(len(y_train), settings["epochs"], settings["min_images_seen"])
 
     models = [
         Model(

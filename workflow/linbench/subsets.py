@@ -56,14 +56,14 @@ def subset_indices(
     return np.sort(nested_order(labels, seed)[:size])
 
 
-def training_epochs(train_size: int, batch_size: int, epochs: int, min_updates: int) -> int:
+def training_epochs(train_size: int, epochs: int, min_images_seen: int) -> int:
     """Epochs for a training set of `train_size` images: `epochs`, or more when that many
-    epochs would take fewer than `min_updates` SGD steps.
+    epochs would show the model fewer than `min_images_seen` images in all.
 
-    Budgeting by steps, not epochs, is what makes small subsets fair: 20 epochs of 1,000
-    images at batch 128 are only 160 steps, far from converged, and a regularizer would
-    then look useless for the wrong reason. The full split (45,000 images, 352 steps per
-    epoch at batch 128) keeps its 20 epochs.
+    A budget of images seen, not of epochs, is what makes small subsets fair: 20 epochs of
+    500 images at batch 128 are only 80 steps, far from converged, and a regularizer would
+    then look useless for the wrong reason. It is counted in images, not steps, so that the
+    full split keeps its 20 epochs at every batch size (the sweep compares batch sizes at a
+    fixed number of epochs).
     """
-    steps_per_epoch = math.ceil(train_size / batch_size)
-    return max(epochs, math.ceil(min_updates / steps_per_epoch))
+    return max(epochs, math.ceil(min_images_seen / train_size))

@@ -387,6 +387,8 @@ def _outcomes(runs: pd.DataFrame) -> str:
         where = dict(zip(keys, regime, strict=True))
         for lr in rates:
             here = members[members["learning_rate"] == lr]
+            if here.empty:  # this regime has no cell at this rate
+                continue
             counts = [int((here["status"] == s).sum()) for s in STATUSES]
             rows.append([*_regime_values(where, keys), fmt_number(lr), *counts])
     headers = [*_regime_columns(keys), "learning rate", *STATUSES]

@@ -239,22 +239,22 @@ def get_training_code():
 def get_bundle_mem_mb(wildcards, input):
     """Memory of a bundle job: the features are memory-mapped, but the pages it reads count;
     plus the per-bundle arrays (scores of 8192 rows x K*C, weights) and Python/numpy."""
-    return 300 + math.ceil(1.2 * input.size_mb)
+    arrays = [input[f"{split}_{kind}"] for split in SPLITS for kind in ("X", "y")]
+    feature_mb = sum(os.path.getsize(f) for f in arrays if os.path.exists(f)) / 2**20
+    return 300 + math.ceil(1.2 * feature_mb)
 
 
 def get_bundle_runtime(bundle):
     """Minutes for a bundle job (SLURM --time), as a function of its input: generous, as a
     cluster kills late jobs. A model costs ~0.01 s per epoch of 45,000 HOG images (58 MB of
-    features) in a bundle (benchmarks/bench_train.py); the cost grows with the feature
-    file, and a small training set trains for at least `train.min_updates` steps."""
+    features) in a bundle (benchmarks/bench_train.py), so ~0.2 us per image seen; the cost
+    grows with the feature file, and a run sees at least `train.min_images_seen` images."""
     train = config["train"]
-    steps = max(train["min_updates"], 352 * train["epochs"])  # 352: 45,000 at batch 128
+    images = max(train["min_images_seen"], 45_000 * train["epochs"])
 
     def runtime(wildcards, input):
         feature_mb = os.path.getsize(input.train_X) / 1e6 if os.path.exists(input.train_X) else 0
-        epoch_seconds = 0.01 * max(feature_mb, 58) / 58
-        scale = bundle.cells[0].batch_size / 128 * steps / 352
-        seconds = epoch_seconds * len(bundle.cells) * max(train["epochs"], scale)
+        seconds = 0.2e-6 * images * len(bundle.cells) * max(feature_mb, 58) / 58
         return max(2, math.ceil(10 * seconds / 60))
 
     return runtime
