@@ -232,7 +232,15 @@ def get_train_settings():
 def get_training_code():
     """The numpy core a training job runs: editing it reruns the training jobs (Snakemake
     compares these files' times with the cells', as with any input)."""
-    modules = ("losses", "regularizers", "train", "bundle", "outcome", "subsets", "cell")
+    modules = (
+        "losses",
+        "regularizers",
+        "train",
+        "bundle",
+        "outcome",
+        "subsets",
+        "cell",
+    )
     return [f"{LINBENCH_DIR}/linbench/{module}.py" for module in modules]
 
 
@@ -248,12 +256,15 @@ def get_bundle_runtime(bundle):
     """Minutes for a bundle job (SLURM --time), as a function of its input: generous, as a
     cluster kills late jobs. A model costs ~0.01 s per epoch of 45,000 HOG images (58 MB of
     features) in a bundle (benchmarks/bench_train.py), so ~0.2 us per image seen; the cost
-    grows with the feature file, and a run sees at least `train.min_images_seen` images."""
+    grows with the feature file, and a run sees at least `train.min_images_seen` images.
+    """
     train = config["train"]
     images = max(train["min_images_seen"], 45_000 * train["epochs"])
 
     def runtime(wildcards, input):
-        feature_mb = os.path.getsize(input.train_X) / 1e6 if os.path.exists(input.train_X) else 0
+        feature_mb = (
+            os.path.getsize(input.train_X) / 1e6 if os.path.exists(input.train_X) else 0
+        )
         seconds = 0.2e-6 * images * len(bundle.cells) * max(feature_mb, 58) / 58
         return max(2, math.ceil(10 * seconds / 60))
 
