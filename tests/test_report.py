@@ -347,3 +347,22 @@ def test_summary_when_every_cell_diverged(grid):
         ["none", "no ok setting (4 diverged)", "", "no ok setting (4 diverged)", ""],
         ["l2", "no ok setting (4 diverged)", "", "no ok setting (4 diverged)", ""],
     ]
+
+
+def test_heatmaps_draw_the_full_split_of_the_feature_sets_with_a_rate_batch_grid():
+    from linbench.plots.accuracy import heatmap_runs
+
+    rows = [
+        {"features": f, "train_size": n, "learning_rate": lr, "batch_size": b}
+        for f, n, lr, b in [
+            ("hog", 45000, 0.01, 32),
+            ("hog", 45000, 0.1, 128),
+            ("hog", 500, 0.01, 128),
+            ("kmeans", 45000, 0.01, 128),  # one square: a regimes grid
+            ("kmeans", 500, 0.01, 128),
+        ]
+    ]
+    drawn = heatmap_runs(pd.DataFrame(rows))
+    assert set(drawn["features"]) == {"hog"} and set(drawn["train_size"]) == {45000}
+    alone = heatmap_runs(pd.DataFrame(rows[3:]))
+    assert list(alone["train_size"]) == [45000]

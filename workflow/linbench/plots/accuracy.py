@@ -126,6 +126,19 @@ def heatmap_panel(
     return values, annot, hatches
 
 
+def heatmap_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The cells the learning rate x batch size heatmaps draw: each feature set's largest
+    training size, and the feature sets whose grid spans more than one square there (all
+    of them if none does)."""
+    if "train_size" in runs and runs["train_size"].notna().any():
+        runs = runs[runs["train_size"] == runs.groupby("features")["train_size"].transform("max")]
+    squares = runs.drop_duplicates(["features", "learning_rate", "batch_size"])
+    wide = squares["features"].value_counts()
+    if (wide > 1).any():
+        runs = runs[runs["features"].isin(wide[wide > 1].index)]
+    return runs
+
+
 def plot_val_heatmaps(
     runs: pd.DataFrame, path: str | os.PathLike[str], chance: float = 0.1
 ) -> None:
@@ -135,8 +148,11 @@ def plot_val_heatmaps(
     (by mean validation accuracy, named under the value). Hatched squares have no setting
     that ended ``ok`` on every seed, hatched by status (``mixed`` with counts where the
     statuses disagree); outlined: the panel's best square. The colour scale starts at
-    `chance`.
+    `chance`. The question is asked on the whole training split: each feature set's largest
+    training size is drawn, and only feature sets whose grid spans more than one square
+    (a regimes grid at one rate and batch size has nothing to show here), if any do.
     """
+    runs = heatmap_runs(runs)
     settings = settings_table(runs)
     rows = panel_keys(runs)
     regs = unique(runs["regularizer"])
