@@ -40,15 +40,25 @@ def _convert(value: str, types: list[str]) -> tuple[bool, Any]:
 
 
 def _coerce_strings(config: dict[str, Any], validator: jsonschema.protocols.Validator) -> None:
-    """Replace, in place, strings that the schema wants as numbers or null."""
+    """Replace, in place, strings that the schema wants as numbers or null.
+
+    A value the schema allows in several forms (``anyOf``: a count or ``all``) reports its
+    type errors inside the ``anyOf`` error; they are looked at there too.
+    """
     for _ in range(1000):  # each pass fixes every coercible error it sees
         fixed = False
         for error in validator.iter_errors(config):
-            if error.validator != "type" or not isinstance(error.instance, str):
+            if not isinstance(error.instance, str) or not error.absolute_path:
                 continue
-            types = error.validator_value
-            ok, value = _convert(error.instance, [types] if isinstance(types, str) else types)
-            if ok and error.absolute_path:
+            if error.validator in ("anyOf", "oneOf"):
+                wanted = [e.validator_value for e in error.context if e.validator == "type"]
+            elif error.validator == "type":
+                wanted = [error.validator_value]
+            else:
+                continue
+            types = [t for v in wanted for t in ([v] if isinstance(v, str) else v)]
+            ok, value = _convert(error.instance, types)
+            if ok:
                 *parents, last = error.absolute_path
                 node = config
                 for part in parents:
@@ -120,20 +130,6 @@ REMOVED_KEYS = {
 }
 
 
-def _coerce_train_sizes(config: dict[str, Any]) -> None:
-    """``--config`` passes ``train_size: [1000]`` as the string "1000": make it a number.
-
-    (The generic coercion only sees type errors; a size may be a number or ``all``.)
-    """
-    grid = config.get("grid")
-    for subgrid in grid.values() if isinstance(grid, dict) else ():
-        sizes = subgrid.get("train_size") if isinstance(subgrid, dict) else None
-        if isinstance(sizes, list):
-            subgrid["train_size"] = [
-                int(v) if isinstance(v, str) and _INT_RE.match(v.strip()) else v for v in sizes
-            ]
-
-
 def _check_removed_keys(config: dict[str, Any]) -> None:
     """One line for a key that an older version read, saying what replaced it."""
     for (section, key), message in REMOVED_KEYS.items():
@@ -162,7 +158,6 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
     schema = yaml.safe_load(Path(schema_path).read_text())
     config = copy.deepcopy(config)
     _check_removed_keys(config)
-    _coerce_train_sizes(config)
     validator = jsonschema.Draft202012Validator(schema)
     _coerce_strings(config, validator)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))

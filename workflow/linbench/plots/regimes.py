@@ -66,6 +66,17 @@ def _draw_series(ax, x, y, low, high, std, color, label) -> None:
         ax.errorbar(x, y, yerr=std, fmt="none", ecolor="0.2", capsize=2, lw=0.8)
 
 
+def _hint(ax, text: str) -> None:
+    """Say on a panel what the config should add for the figure to show more."""
+    note(ax, text, hide=False)
+
+
+def _finish(fig: Figure, title: str, how: str, path: str | os.PathLike[str]) -> None:
+    """Title the figure with what it shows and how to read it, and save it."""
+    fig.suptitle(f"{title}\n{how}", fontsize=11, fontweight="bold")
+    save_figure(fig, path)
+
+
 def _figure(n_rows: int, n_cols: int, width: float = 4.6, height: float = 3.6):
     fig = Figure(figsize=(1.2 + width * n_cols, 1.4 + height * n_rows), layout="constrained")
     return fig, fig.subplots(n_rows, n_cols, squeeze=False)
@@ -122,18 +133,16 @@ def plot_accuracy_vs_size(
                 _size_axis(ax, sizes)
                 ax.legend(fontsize=8, loc="lower right", title="regularizer", title_fontsize=8)
                 if len(sizes) == 1:
-                    note(
+                    _hint(
                         ax,
                         "one training size: list several\nin a sub-grid's train_size for a curve",
-                        hide=False,
                     )
-        fig.suptitle(
-            f"{title}\n(best setting per size, chosen on validation; band: 95 % interval; "
-            "dashed: chance)",
-            fontsize=11,
-            fontweight="bold",
+        _finish(
+            fig,
+            title,
+            "(best setting per size, chosen on validation; band: 95 % interval; dashed: chance)",
+            path,
         )
-        save_figure(fig, path)
 
 
 # ---------------------------------------------------------- regularization path
@@ -204,17 +213,16 @@ def plot_regularization_path(
                 ax.set_ylabel("validation accuracy" if j == 0 else "")
                 ax.legend(fontsize=7, loc="best")
                 if here["strength"].nunique() == 1:
-                    note(
+                    _hint(
                         ax,
                         f"one strength: list several in\na sub-grid's strength.{reg} to see a path",
-                        hide=False,
                     )
-        fig.suptitle(
-            f"{title}\n(dashed: best without regularizer at the same size; band: 95 % interval)",
-            fontsize=11,
-            fontweight="bold",
+        _finish(
+            fig,
+            title,
+            "(dashed: best without regularizer at the same size; band: 95 % interval)",
+            path,
         )
-        save_figure(fig, path)
 
 
 # ------------------------------------------------------------------ gap vs size
@@ -284,17 +292,13 @@ def plot_gap_vs_size(runs: pd.DataFrame, path: str | os.PathLike[str]) -> None:
                 ax.set_ylabel("train − validation accuracy" if j == 0 else "")
                 ax.legend(fontsize=8, loc="upper right", title="regularizer", title_fontsize=8)
                 if len(sizes) == 1:
-                    note(
+                    _hint(
                         ax,
                         "one training size: list several\nin a sub-grid's train_size for a trend",
-                        hide=False,
                     )
-        fig.suptitle(
-            f"{title}\n(best setting per size, chosen on validation; band: 95 % interval)",
-            fontsize=11,
-            fontweight="bold",
+        _finish(
+            fig, title, "(best setting per size, chosen on validation; band: 95 % interval)", path
         )
-        save_figure(fig, path)
 
 
 # -------------------------------------------------------------- rule entry points
