@@ -126,6 +126,43 @@ def test_pooling_equals_a_slow_loop_over_quadrants(size, stride):
         np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-3)
 
 
+def test_mirror_gives_an_image_and_its_mirror_the_same_features():
+    images = make_images(3, height=11, width=11, seed=5)
+    dictionary = tiny_dictionary(make_images(20, height=8, width=8), stride=1)
+    mirrored = images[:, :, ::-1]
+    features = dictionary.encode(images, mirror=True)
+    # The sum of the image's and the mirror's pooled triangles, in either order.
+    np.testing.assert_array_equal(features, dictionary.encode(mirrored, mirror=True))
+    np.testing.assert_allclose(
+        features, dictionary.encode(images) + dictionary.encode(mirrored), rtol=1e-6
+    )
+    # Without it, a mirror is a different image (the test above can fail).
+    assert not np.allclose(dictionary.encode(images), dictionary.encode(mirrored))
+
+
+def test_power_raises_the_pooled_sums():
+    images = make_images(3, height=11, width=11, seed=6)
+    dictionary = tiny_dictionary(make_images(20, height=8, width=8), stride=1)
+    plain = dictionary.encode(images)
+    np.testing.assert_allclose(dictionary.encode(images, power=0.5), np.sqrt(plain), rtol=1e-6)
+    np.testing.assert_array_equal(dictionary.encode(images, power=1.0), plain)
+
+
+def test_encoding_options_reach_extraction_but_not_the_dictionary():
+    from linbench.features import dictionary_params
+
+    images = make_images(3, height=8, width=8)
+    dictionary = tiny_dictionary(make_images(20, height=8, width=8))
+    blocks = resolve_blocks([{"block": "kmeans", **TINY, "mirror": True, "power": 0.5}], (8, 8, 3))
+    np.testing.assert_array_equal(
+        extract(images, blocks, dictionary=dictionary),
+        dictionary.encode(images, mirror=True, power=0.5),
+    )
+    plain = resolve_blocks([{"block": "kmeans", **TINY}], (8, 8, 3))
+    assert dictionary_params(blocks) == dictionary_params(plain)
+    assert "mirror" not in dictionary_params(blocks) and "seed" in dictionary_params(blocks)
+
+
 def test_pooling_matrix_splits_odd_sides_with_the_larger_half_first():
     pooling = kmeans.pooling_matrix(3, 5)
     assert pooling.shape == (4, 15)
@@ -179,6 +216,9 @@ def test_centroid_patches_undo_the_whitening():
         ({"whitening_epsilon": -0.1}, r"km\[0\]\.whitening_epsilon: -0\.1 is less than or equal"),
         ({"centroids": 0}, r"km\[0\]\.centroids: 0 is less than the minimum of 1"),
         ({"seed": -1}, r"km\[0\]\.seed: -1 is less than the minimum of 0"),
+        ({"power": 0}, r"km\[0\]\.power: 0 is less than or equal to the minimum of 0"),
+        ({"power": 2}, r"km\[0\]\.power: 2 is greater than the maximum of 1"),
+        ({"mirror": "yes"}, r"km\[0\]\.mirror: 'yes' is not of type 'boolean'"),
         ({"colour": True}, r"km\[0\]\.colour: unknown key"),
     ],
 )

@@ -20,7 +20,7 @@ from linbench import plots, report, summary, text
 from linbench.errors import LinbenchError
 from linbench.grid import Cell
 from linbench.io import save_npy, save_npz, write_json, write_text
-from linbench.plots import accuracy, regimes, training, weights
+from linbench.plots import accuracy, regimes, style, training, weights
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 STRENGTH = {"none": 0.0, "l2": 0.01}
@@ -302,6 +302,17 @@ def test_every_figure_is_a_png_even_with_a_diverged_cell(grid, tmp_path):
         plots.draw(name, out / f"{name}.png", extra.get(name, with_splits))
         assert_png(out / f"{name}.png")
     assert not list(out.glob(".*tmp*")), "temporary files left behind"
+
+
+def test_time_figure_tells_apart_more_models_than_its_markers(grid, tmp_path):
+    # config/learned.yaml trains 2 losses on 4 feature sets: 8 models; the figure once had
+    # 6 markers and failed. 14 models (7 sets) take every marker and cycle past them.
+    runs, _ = tables(grid)
+    names = [f"set{i}" for i in range(7)]
+    runs["features"] = [names[i % len(names)] for i in range(len(runs))]
+    assert runs.groupby(["features", "loss"]).ngroups > len(style.MODEL_MARKERS)
+    accuracy.plot_time_accuracy(runs, tmp_path / "t.png")
+    assert_png(tmp_path / "t.png")
 
 
 def test_figures_cope_when_every_cell_of_a_setting_diverged(grid, tmp_path):

@@ -108,6 +108,12 @@ def test_a_new_grid_reuses_the_dictionary_and_the_features(built):
     run = snakemake(workdir, "--cores", "1", "--dry-run", *TARGETS, config=refit)
     assert run.returncode == 0, run.output[-3000:]
     assert "fit_dictionary" in run.output and "extract_features" in run.output
+    # An encoding option re-extracts the features with the same dictionary.
+    mirrored = {**KMEANS, "mirror": True, "power": 0.5}
+    reencode = make_config(config["data"]["url"], config["data"]["md5"], mirrored)
+    run = snakemake(workdir, "--cores", "1", "--dry-run", *TARGETS, config=reencode)
+    assert run.returncode == 0, run.output[-3000:]
+    assert "fit_dictionary" not in run.output and "extract_features" in run.output
 
 
 def test_bad_kmeans_parameters_stop_before_any_job(built, tmp_path):

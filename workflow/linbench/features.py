@@ -37,7 +37,7 @@ import numpy as np
 from .color import color_hist_features, pixel_features
 from .errors import LinbenchError
 from .hog import hog_features, rgb_to_gray
-from .names import FEATURE_BLOCKS, IMAGE_SHAPE
+from .names import ENCODING_ONLY, FEATURE_BLOCKS, IMAGE_SHAPE
 
 if TYPE_CHECKING:
     from .kmeans import KMeansDictionary
@@ -169,6 +169,15 @@ def learned_block(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     return next((dict(b) for b in blocks if b["block"] == "kmeans"), None)
 
 
+def dictionary_params(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """What the set's dictionary depends on: its ``kmeans`` block without the options that
+    only change how images are encoded (:data:`linbench.names.ENCODING_ONLY`), or None."""
+    block = learned_block(blocks)
+    if block is None:
+        return None
+    return {key: value for key, value in block.items() if key not in ENCODING_ONLY}
+
+
 def block_dimension(block: Mapping[str, Any], image_shape: Sequence[int] = IMAGE_SHAPE) -> int:
     """Number of features a resolved block yields for images of `image_shape`."""
     height, width = int(image_shape[0]), int(image_shape[1])
@@ -286,7 +295,7 @@ def extract(
             elif block["block"] == "color_hist":
                 values = color_hist_features(chunk, **params)
             elif block["block"] == "kmeans":
-                values = dictionary.encode(chunk)
+                values = dictionary.encode(chunk, mirror=block["mirror"], power=block["power"])
             else:
                 values = pixel_features(chunk)
             out[start:stop, first:last] = values

@@ -124,11 +124,16 @@ FEATURE_BLOCKS: dict[str, dict[str, Any]] = {
         "iterations": 10,
         "whitening_epsilon": 0.1,
         "seed": 0,
+        "mirror": False,
+        "power": 1.0,
     },
 }
 """Every feature block with its parameters and their defaults (``features.sets``)."""
 LEARNED_BLOCKS = ("kmeans",)
 """Blocks fitted on the training split (rule ``fit_dictionary``) before extraction."""
+ENCODING_ONLY = ("mirror", "power")
+"""kmeans parameters that change how images are encoded, not the dictionary: changing them
+re-extracts the features but never refits the centroids."""
 HOG_BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
 DRAWABLE_BLOCKS = ("pixels", "hog")
 """Blocks whose learned weights can be drawn as a class template picture."""

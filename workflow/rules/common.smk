@@ -15,7 +15,12 @@ os.environ.update(
 
 from linbench.config import validate_config
 from linbench.errors import LinbenchError
-from linbench.features import learned_block, resolve_block, resolve_feature_sets
+from linbench.features import (
+    dictionary_params,
+    learned_block,
+    resolve_block,
+    resolve_feature_sets,
+)
 from linbench.grid import INT_RE, NAME_RE, NUMBER_RE, expand_grid, make_bundles
 from linbench.names import (
     CELL_FILES,
@@ -147,8 +152,9 @@ def get_dictionary(wildcards):
 
 
 def get_learned_block(wildcards):
-    """The kmeans block of feature set `features` (rule fit_dictionary)."""
-    block = learned_block(FEATURE_SETS[wildcards.features])
+    """The kmeans block of feature set `features` without its encoding-only options, so
+    changing those re-extracts the features but never refits the dictionary."""
+    block = dictionary_params(FEATURE_SETS[wildcards.features])
     if block is None:
         raise ValueError(f"feature set {wildcards.features!r} has no kmeans block")
     return block

@@ -9,6 +9,7 @@ status, with a legend).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from ..stats import wilson_interval
 from ..text import strength_text
 from .style import (
     BEST_COLOR,
+    MODEL_MARKERS,
     NOT_OK_COLOR,
     SPLIT_COLORS,
     STATUS_HATCH,
@@ -388,7 +390,7 @@ def plot_time_accuracy(
                 hue_order=batches,
                 palette=sns.color_palette("viridis", len(batches)),
                 style=model,
-                markers=dict(zip(models, "osD^vP", strict=False)),
+                markers=dict(zip(models, itertools.cycle(MODEL_MARKERS), strict=False)),
                 s=45,
                 alpha=0.85,
                 ax=ax,

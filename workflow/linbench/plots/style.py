@@ -36,6 +36,8 @@ BEST_COLOR = "crimson"
 NOT_OK_COLOR = "0.45"
 STATUS_HATCH = {"diverged": "xxx", "collapsed": "---", "unstable": "\\\\\\", "mixed": ".."}
 """Hatch of a heatmap square by what its cells ended as; ``mixed``: statuses disagree."""
+MODEL_MARKERS = "osD^vPp*hd<>"
+"""Markers of the models (loss, or loss and features) in scatter plots, cycled past 12."""
 STATUS_MARKER = {"diverged": "X", "collapsed": "v", "unstable": "^"}
 """Marker at the end of a learning curve (or of a cell's point) per non-ok status."""
 STATUS_SHORT = {"ok": "ok", "diverged": "div", "collapsed": "coll", "unstable": "unst"}
