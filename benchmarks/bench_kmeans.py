@@ -60,7 +60,7 @@ from linbench.kmeans import (  # noqa: E402
     image_patches,
     normalize_patches,
 )
-from linbench.names import SPLITS  # noqa: E402
+from linbench.names import CLASS_NAMES, SPLITS  # noqa: E402
 
 DATA = Path("/work/data/results/data")
 SCRATCH = Path("/tmp/features-scratch")
@@ -204,7 +204,8 @@ def feature_folder(args: argparse.Namespace) -> Path:
     """Scratch folder of one feature recipe (cached features are reused only by it)."""
     mirror = "_mirror" if args.mirror else ""
     return args.scratch / (
-        f"k{args.centroids}_it{args.iterations}_eps{args.whitening_epsilon}{mirror}_p{args.power}"
+        f"k{args.centroids}_n{args.patches}_it{args.iterations}_s{args.stride}"
+        f"_eps{args.whitening_epsilon}{mirror}_p{args.power}"
     )
 
 
@@ -375,7 +376,7 @@ def part_paper_svm(args: argparse.Namespace) -> dict:
         with_bias(np.load(folder / "test_X.npy")),
         np.load(args.data / "test_labels.npy"),
     )
-    classes = 10
+    classes = len(CLASS_NAMES)
     signs = np.where(y[:, None] == np.arange(classes), 1.0, -1.0).astype(np.float32)
     C, m, d = args.svm_c, len(X), X.shape[1]
 
