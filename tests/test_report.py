@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linbench import plots, report, summary, text
+from linbench import aggregate, plots, report, summary, text
 from linbench.errors import LinbenchError
 from linbench.grid import Cell
 from linbench.io import save_npy, save_npz, write_json, write_text
@@ -162,7 +162,7 @@ def test_history_table_is_tidy_over_all_cells(grid):
 
 def test_written_csv_tables_keep_every_value_exactly(grid, tmp_path):
     out = tmp_path / "reports"
-    report.write_tables(
+    aggregate.write_tables(
         [d / "metrics.json" for d in grid],
         [d / "history.csv" for d in grid],
         out / "runs.csv",
@@ -281,7 +281,7 @@ def assert_png(path: Path) -> None:
 
 def test_every_figure_is_a_png_even_with_a_diverged_cell(grid, tmp_path):
     out = tmp_path / "reports"
-    report.write_tables(
+    aggregate.write_tables(
         [d / "metrics.json" for d in grid],
         [d / "history.csv" for d in grid],
         out / "runs.csv",

@@ -2,7 +2,7 @@
 
 import logging
 
-from linbench.report import write_tables
+from linbench.aggregate import write_tables
 from linbench.scripting import run
 
 
