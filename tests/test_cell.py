@@ -153,3 +153,35 @@ def test_a_cell_folder_names_its_cell():
         assert parse_cell_path(f"/some/where/{cell.path}/") == cell
     with pytest.raises(ValueError, match="not a cell folder"):
         parse_cell_path("results/runs/features~hog/loss~svm")
+
+
+def test_each_seed_draws_its_own_nested_training_subset(features, tmp_path, monkeypatch):
+    """Seeds 0 and 1 of a 100-image cell train on different stratified subsets; within a seed
+    the 50-image subset lies inside the 100-image one; metrics.json says how each was drawn."""
+    import linbench.cell as cell_module
+
+    seen: dict[tuple[int, int], set[int]] = {}
+    real = cell_module.subset_indices
+
+    def spy(labels, train_size, seed, key="train_size"):
+        rows = real(labels, train_size, seed, key)
+        seen[(int(train_size), seed)] = set(rows.tolist())
+        return rows
+
+    monkeypatch.setattr(cell_module, "subset_indices", spy)
+    first = make_bundles(expand_subgrid(GRID), 12)[0].cells[:1]
+    settings = {**TRAIN_DEFAULTS, "epochs": 1, "min_images_seen": 0}
+    drawn = {}
+    for seed in (0, 1):
+        for size in (50, 100):
+            cell = dataclasses.replace(first[0], train_size=size, seed=seed)
+            (m,) = run_bundle([cell], settings, features, tmp_path / "out", subset_seed=7)
+            drawn[(size, seed)] = m["subset_seed"]
+    assert drawn[(50, 0)] == drawn[(100, 0)] == 7  # seed 0 keeps data.seed
+    assert drawn[(50, 1)] == drawn[(100, 1)] != 7
+    small0, large0 = seen[(50, 7)], seen[(100, 7)]
+    large1 = seen[(100, drawn[(100, 1)])]
+    assert small0 <= large0 and seen[(50, drawn[(50, 1)])] <= large1
+    assert large0 != large1
+    (m,) = run_bundle(first, settings, features, tmp_path / "all")
+    assert m["subset_seed"] is None  # all images: nothing drawn

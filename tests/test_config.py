@@ -90,6 +90,28 @@ def test_yaml_1_1_exponents_are_numbers():
             {"grid__regularizer": ["l2"]},
             r"grid\.regularizer: the grid is a set of named sub-grids \(sweep, regimes\)",
         ),
+        ({"grid__regimes__seed": [0]}, r"grid\.regimes\.seed: .*at least 2 seeds, got 1"),
+        (
+            {"grid__regimes__seeds_at_all": 1},
+            r"grid\.regimes\.seeds_at_all: .*at least 2 seeds, got 1",
+        ),
+        (
+            {"grid__regimes__learning_rate": []},
+            r"grid\.regimes\.learning_rate: \[\] should be non-empty",
+        ),
+        (
+            {"grid__regimes__learning_rate": [0.01, 0]},
+            r"grid\.regimes\.learning_rate\[1\]: 0 is less",
+        ),
+        ({"grid__regimes__strength__l3": [0.1]}, r"grid\.regimes\.strength\.l3: unknown key"),
+        (
+            {"grid__regimes__train_size": [500, 45000]},
+            r"grid\.regimes\.train_size\[1\]: 45000 is the whole training split; write 'all'",
+        ),
+        (
+            {"grid__regimes__strength__early_stopping": [1]},
+            r"grid\.regimes\.strength\.early_stopping\[0\]",
+        ),
         ({"train__divergence_factor": 1000}, r"train\.divergence_factor: removed: .*status"),
         ({"data__md5": "abc"}, r"data\.md5: 'abc' is not an MD5 checksum"),
         ({"data__colour": 1}, r"data\.colour: unknown key"),

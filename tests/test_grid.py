@@ -49,3 +49,23 @@ def test_a_switched_off_subgrid_has_no_cells():
 def test_duplicate_values_collapse():
     grid = {**SWEEP, "learning_rate": [0.001, 1.0e-3]}
     assert len(expand_grid({"sweep": grid})) == len(expand_subgrid(SWEEP)) // 2
+
+
+def test_seeds_at_all_keeps_the_first_seeds_for_the_whole_split_only():
+    from linbench.grid import expand_subgrid
+
+    subgrid = {
+        "features": ["hog"],
+        "train_size": [500, "all"],
+        "loss": ["svm"],
+        "regularizer": ["none"],
+        "strength": {"none": [0]},
+        "batch_size": [128],
+        "learning_rate": [0.01],
+        "seed": [0, 1, 2, 3, 4],
+        "seeds_at_all": 2,
+    }
+    cells = expand_subgrid(subgrid)
+    assert [c.seed for c in cells if c.train_size == 500] == [0, 1, 2, 3, 4]
+    assert [c.seed for c in cells if c.train_size == "all"] == [0, 1]
+    assert len(expand_subgrid({**subgrid, "seeds_at_all": None})) == 10

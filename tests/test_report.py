@@ -287,6 +287,7 @@ def test_every_figure_is_a_png_even_with_a_diverged_cell(grid, tmp_path):
         out / "runs.csv",
         out / "history.csv",
         out / "summary.md",
+        comparisons_csv=out / "comparisons.csv",
     )
     splits = tmp_path / "splits.json"
     splits.write_text(json.dumps({"classes": CLASSES}))
@@ -297,6 +298,7 @@ def test_every_figure_is_a_png_even_with_a_diverged_cell(grid, tmp_path):
         "learning_curves": {**inputs, "history": str(out / "history.csv")},
         "weights": {**inputs, "weights": [str(d / "weights.npz") for d in grid]},
         "gap_vs_size": inputs,
+        "answer": {"comparisons": str(out / "comparisons.csv")},
     }
     for name in plots.FIGURES:
         plots.draw(name, out / f"{name}.png", extra.get(name, with_splits))

@@ -23,6 +23,7 @@ from .io import save_npy, save_npz, write_json, write_text
 from .names import ALL_IMAGES, HISTORY_COLUMNS, TRAIN_DEFAULTS
 from .regularizers import make_regularizer
 from .subsets import subset_indices, training_epochs
+from .subsets import subset_seed as draw_seed
 from .train import TrainResult, weight_stats
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ def run_bundle(
     The cells must share every ``BUNDLE_KEYS`` field (ValueError naming the first that
     differs); `settings` are the fixed training settings (``TRAIN_DEFAULTS`` keys, config
     ``train``). The cells train on their ``train_size`` images of the training split (a
-    nested stratified subset drawn with `subset_seed`, config ``data.seed``), for
+    nested stratified subset drawn from `subset_seed`, config ``data.seed``, and the cells'
+    seed: each seed draws its own; metrics.json records the seed it was drawn with), for
     ``epochs`` or more epochs (at least ``min_images_seen`` images, :func:`training_epochs`).
     A diverged run is a result, written like any other. Returns the metrics.
     """
@@ -83,9 +85,11 @@ def run_bundle(
     X_val, y_val = load_split(features_dir, "val")
     X_test, y_test = load_split(features_dir, "test")
     num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
+    drawn_with = None
     if shared["train_size"] != ALL_IMAGES:
+        drawn_with = draw_seed(subset_seed, shared["seed"])
         rows = subset_indices(
-            y_train, shared["train_size"], subset_seed, key=f"n~{shared['train_size']}"
+            y_train, shared["train_size"], drawn_with, key=f"n~{shared['train_size']}"
         )
         X_train, y_train = np.asarray(X_train[rows]), y_train[rows]
     epochs = training_epochs(len(y_train), settings["epochs"], settings["min_images_seen"])
@@ -125,6 +129,7 @@ def run_bundle(
         time.perf_counter() - start,
     )
     counts = {"train_size": len(y_train), "val_images": len(y_val), "test_images": len(y_test)}
+    counts["subset_seed"] = drawn_with
     return [
         write_cell(
             root / cell.path,

@@ -24,6 +24,7 @@ BASELINE = "none"
 """The regularizer every other one is compared with."""
 NO_OK = "no ok setting"
 NO_PREDICTIONS = "n/a (no test predictions)"
+NO_COMMON_SEEDS = "n/a (no seed in common)"
 
 Predictions = Callable[[str], np.ndarray | None]
 """Cell folder -> its test predictions (n,), or None when the cell has none."""
@@ -53,12 +54,49 @@ def correctness(
 
 
 def _paired_rows(seeds_a, a, seeds_b, b):
-    """Rows of a and b paired by seed (the seeds both have), else by rank."""
+    """Rows of a and b of the seeds both have, in the same seed order (none: empty)."""
     common = [s for s in seeds_a if s in seeds_b]
-    if common:
-        return a[[seeds_a.index(s) for s in common]], b[[seeds_b.index(s) for s in common]]
-    k = min(len(a), len(b))
-    return a[:k], b[:k]
+    return a[[seeds_a.index(s) for s in common]], b[[seeds_b.index(s) for s in common]]
+
+
+LIKE_WITH_LIKE = ("features", "train_size", "loss", "epochs", "test_images", "subgrids")
+"""What two compared settings must share: they may differ only in the regularizer and the
+values tuned for it (strength, learning rate, batch size), never in data, loss or budget,
+nor come from different sub-grids (whose designs differ: seeds, rates, batch sizes)."""
+
+
+def check_like_with_like(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Raise ValueError naming the first :data:`LIKE_WITH_LIKE` column on which the cells
+    of two settings to compare differ (columns absent from the table are not checked)."""
+    for key in LIKE_WITH_LIKE:
+        if key == "subgrids" and key in a.columns and key in b.columns:
+            # A cell two sub-grids share belongs to both: one sub-grid must hold them all.
+            held = [set(str(v).split(";")) for v in (*a[key], *b[key])]
+            if not set.intersection(*held):
+                names = ", ".join(dict.fromkeys(str(v) for v in (*a[key], *b[key])))
+                raise ValueError(
+                    f"refusing to compare settings that differ in 'subgrids' ({names}): "
+                    "a comparison stays inside one sub-grid"
+                )
+            continue
+        if key in a.columns and key in b.columns:
+            values = list(dict.fromkeys([*a[key].astype(str), *b[key].astype(str)]))
+            if len(values) > 1:
+                raise ValueError(
+                    f"refusing to compare settings that differ in {key!r} ({', '.join(values)}): "
+                    "only the regularizer and its tuned values may differ"
+                )
+
+
+def edge_of_range(value: float, tried: Sequence[float]) -> str:
+    """``low`` or ``high`` when `value` is the smallest or largest of several values tried,
+    else ``""``: there the best value may lie outside the range, and a gain is a bound."""
+    tried = sorted({float(t) for t in tried if pd.notna(t)})
+    if len(tried) < 2 or pd.isna(value):
+        return ""
+    if np.isclose(value, tried[0]):
+        return "low"
+    return "high" if np.isclose(value, tried[-1]) else ""
 
 
 def compare_to_baseline(
@@ -69,13 +107,19 @@ def compare_to_baseline(
 ) -> pd.DataFrame:
     """One row per regime and regularizer other than ``none``: its chosen setting vs none's.
 
+    `runs` (and `settings`, its :func:`report.settings_table`) must be one sub-grid's cells
+    (:func:`report.subgrid_runs`): every setting then has the same seeds and budget, and the
+    regularizer and none are each tuned over the same strengths-x-rates-x-batch sizes.
+
     Columns: the regime keys, ``regularizer``, the chosen setting's ``strength``,
-    ``batch_size``, ``learning_rate``, ``seeds``, ``val_acc_mean``, ``test_acc_mean``,
-    ``baseline_val``, ``baseline_test``, then (test, A = regularizer, B = none)
-    ``difference``, ``low``, ``high`` (95 % interval), ``p_value``, ``method`` and
-    ``verdict``: better, worse, indistinguishable, :data:`NO_OK` (the regularizer has no
-    ``ok`` setting here) or :data:`NO_PREDICTIONS`. Regimes without an ``ok``
-    unregularized setting have no rows.
+    ``batch_size``, ``learning_rate``, ``strength_edge`` / ``lr_edge`` (``low`` or ``high``
+    when the chosen value is at the edge of the range tried, else ``""``), ``seeds`` (paired:
+    the seeds both settings have), ``val_acc_mean``, ``test_acc_mean``, ``baseline_val``,
+    ``baseline_test``, ``baseline_lr``, then (test, A = regularizer, B = none)
+    ``difference``, ``low``, ``high`` (95 % interval), ``p_value``, ``seed_sd``, ``method``
+    and ``verdict``: better, worse, indistinguishable, :data:`NO_OK` (the regularizer has no
+    ``ok`` setting here) or :data:`NO_PREDICTIONS`. Regimes without an ``ok`` unregularized
+    setting have no rows.
     """
     keys = regime_keys(settings)
     picked = choose(settings, [*keys, "regularizer"])
@@ -90,6 +134,7 @@ def compare_to_baseline(
         if base.empty:
             continue
         base = base.iloc[0]
+        base_cells = cells_of(runs, base)
         base_correct = None if labels is None else correctness(runs, base, labels, predictions)
         for reg in dict.fromkeys(members["regularizer"]):
             if reg == BASELINE:
@@ -99,21 +144,29 @@ def compare_to_baseline(
                 "regularizer": reg,
                 "baseline_val": base["val_acc_mean"],
                 "baseline_test": base["test_acc_mean"],
+                "baseline_lr": base["learning_rate"],
                 "difference": np.nan,
                 "low": np.nan,
                 "high": np.nan,
                 "p_value": np.nan,
+                "seed_sd": np.nan,
                 "method": "",
+                "strength_edge": "",
+                "lr_edge": "",
             }
             best = here[here["regularizer"] == reg]
             if best.empty:
                 rows.append({**row, "verdict": NO_OK})
                 continue
             best = best.iloc[0]
+            check_like_with_like(cells_of(runs, best), base_cells)
+            tried = members[members["regularizer"] == reg]
             row.update(
                 strength=best["strength"],
                 batch_size=best["batch_size"],
                 learning_rate=best["learning_rate"],
+                strength_edge=edge_of_range(best["strength"], tried["strength"]),
+                lr_edge=edge_of_range(best["learning_rate"], tried["learning_rate"]),
                 seeds=best["seeds"],
                 val_acc_mean=best["val_acc_mean"],
                 test_acc_mean=best["test_acc_mean"],
@@ -123,19 +176,25 @@ def compare_to_baseline(
             correct = None if labels is None else correctness(runs, best, labels, predictions)
             if correct is not None and base_correct is not None:
                 a, b = _paired_rows(*correct, *base_correct)
+                if not len(a):
+                    rows.append({**row, "seeds": 0, "verdict": NO_COMMON_SEEDS})
+                    continue
                 result = paired_difference(a, b)
                 row.update(
+                    seeds=result.seeds,
                     difference=result.difference,
                     low=result.low,
                     high=result.high,
                     p_value=result.p_value,
+                    seed_sd=result.seed_sd,
                     method=result.method,
                     verdict=result.verdict,
                 )
             rows.append(row)
-    columns = [*keys, "regularizer", "strength", "batch_size", "learning_rate", "seeds"]
-    columns += ["val_acc_mean", "test_acc_mean", "baseline_val", "baseline_test"]
-    columns += ["difference", "low", "high", "p_value", "method", "verdict"]
+    columns = [*keys, "regularizer", "strength", "batch_size", "learning_rate"]
+    columns += ["strength_edge", "lr_edge", "seeds", "val_acc_mean", "test_acc_mean"]
+    columns += ["baseline_val", "baseline_test", "baseline_lr"]
+    columns += ["difference", "low", "high", "p_value", "seed_sd", "method", "verdict"]
     return pd.DataFrame(regime_sorted(rows, keys), columns=columns)
 
 
@@ -191,16 +250,17 @@ def varying_keys(table: pd.DataFrame) -> list[str]:
 
 
 def answer_rows(settings: pd.DataFrame, comparisons: pd.DataFrame) -> list[dict]:
-    """Per regime: the best regularizer by validation, its strength and gain over none.
+    """Per regime: the best regularizer by validation, its tuned values and gain over none.
 
     Each dict: the regime keys, ``regularizer`` (``None`` when nothing trained ok),
-    ``strength``, ``gain`` (test, vs none; NaN when the best is none), ``low``, ``high``,
-    ``verdict``.
+    ``strength``, ``learning_rate``, ``seeds``, ``strength_edge`` and ``lr_edge`` (see
+    :func:`compare_to_baseline`), ``gain`` (test, vs none; NaN when the best is none),
+    ``low``, ``high``, ``verdict``.
     """
     keys = regime_keys(settings)
     best = choose(settings, keys)
     out = []
-    for regime, _ in group(settings, keys):
+    for regime, members in group(settings, keys):
         regime = regime if isinstance(regime, tuple) else (regime,)
         row = dict(zip(keys, regime, strict=True))
         mask = np.logical_and.reduce([_same(best[k], v) for k, v in row.items()])
@@ -209,7 +269,16 @@ def answer_rows(settings: pd.DataFrame, comparisons: pd.DataFrame) -> list[dict]
             out.append({**row, "regularizer": None, "strength": np.nan, "verdict": NO_OK})
             continue
         hit = hit.iloc[0]
-        entry = {**row, "regularizer": hit["regularizer"], "strength": hit["strength"]}
+        tried = members[members["regularizer"] == hit["regularizer"]]
+        entry = {
+            **row,
+            "regularizer": hit["regularizer"],
+            "strength": hit["strength"],
+            "learning_rate": hit["learning_rate"],
+            "seeds": hit["seeds"],
+            "strength_edge": edge_of_range(hit["strength"], tried["strength"]),
+            "lr_edge": edge_of_range(hit["learning_rate"], tried["learning_rate"]),
+        }
         entry.update(gain=np.nan, low=np.nan, high=np.nan, verdict="")
         if hit["regularizer"] != BASELINE and not comparisons.empty:
             cmask = np.logical_and.reduce(
@@ -219,7 +288,7 @@ def answer_rows(settings: pd.DataFrame, comparisons: pd.DataFrame) -> list[dict]
             if cmask.any():
                 c = comparisons[cmask].iloc[0]
                 entry.update(gain=c["difference"], low=c["low"], high=c["high"])
-                entry["verdict"] = c["verdict"]
+                entry.update(verdict=c["verdict"], seeds=c["seeds"])
         out.append(entry)
     return regime_sorted(out, keys)
 
@@ -230,43 +299,46 @@ def _same(column: pd.Series, value: object) -> np.ndarray:
     return (column == value).to_numpy()
 
 
-def regularizer_sentences(comparisons: pd.DataFrame) -> list[str]:
-    """One sentence per regularizer: where it helped, hurt or made no difference on test.
+def _gain_range(rows: pd.DataFrame) -> str:
+    """``+0.3 to +4.1 pts`` (or ``+2.0 pts`` for one) over the rows' differences."""
+    values = 100 * rows["difference"].to_numpy(dtype=float)
+    if len(values) == 1:
+        return f"{values[0]:+.1f} pts"
+    return f"{values.min():+.1f} to {values.max():+.1f} pts"
 
-    Built from the verdicts of :func:`compare_to_baseline` (95 %, paired), in the
-    order regularizers appear in the grid.
-    """
+
+def regularizer_sentences(comparisons: pd.DataFrame) -> list[str]:
+    """One short line per regularizer: in how many regimes it helped, hurt or made no
+    difference on test (95 %, paired), with the range of gains, and how often its best
+    strength sat at the edge of the range tried. In grid order."""
     if comparisons.empty:
         return []
-    keys = varying_keys(comparisons)
     sentences = []
     for reg, rows in group(comparisons, ["regularizer"]):
         reg = reg[0] if isinstance(reg, tuple) else reg
         total = len(rows)
-
-        def where(verdict: str, rows: pd.DataFrame = rows, reg: str = reg) -> list[str]:
-            hits = rows[rows["verdict"] == verdict]
-            return [
-                f"{regime_text(r, keys)} ({fmt_points(r['difference'], r['low'], r['high'])}, "
-                f"{fmt_strength(reg, r['strength'])})"
-                for _, r in hits.iterrows()
-            ]
-
-        helped, hurt, tied = where("better"), where("worse"), where("indistinguishable")
         parts = []
-        if helped:
-            parts.append(f"helped in {len(helped)} of {total}: {'; '.join(helped)}")
-        if hurt:
-            parts.append(f"hurt in {len(hurt)} of {total}: {'; '.join(hurt)}")
-        if tied:
-            parts.append(f"made no difference at 95 % in {len(tied)} of {total}: {'; '.join(tied)}")
-        no_ok = int((rows["verdict"] == NO_OK).sum())
-        if no_ok:
-            parts.append(f"had no ok setting in {no_ok} of {total}")
-        unknown = int((rows["verdict"] == NO_PREDICTIONS).sum())
-        if unknown:
-            parts.append(f"could not be tested in {unknown} of {total} (no test predictions)")
-        sentences.append(f"**{reg}** " + "; ".join(parts) + ".")
+        for verdict, words in (
+            ("better", "helped"),
+            ("worse", "hurt"),
+            ("indistinguishable", "no difference"),
+        ):
+            hits = rows[rows["verdict"] == verdict]
+            if len(hits):
+                parts.append(f"{words} in {len(hits)} ({_gain_range(hits)})")
+        for verdict, words in (
+            (NO_OK, "no ok setting"),
+            (NO_PREDICTIONS, "not tested (no test predictions)"),
+            (NO_COMMON_SEEDS, "not tested (no seed in common)"),
+        ):
+            count = int((rows["verdict"] == verdict).sum())
+            if count:
+                parts.append(f"{words} in {count}")
+        line = f"**{reg}**: of {total} regime{'s' if total > 1 else ''}, " + ", ".join(parts)
+        edges = int((rows["strength_edge"] != "").sum()) if "strength_edge" in rows else 0
+        if edges:
+            line += f"; best strength at the edge of the range tried in {edges}"
+        sentences.append(line + ".")
     return sentences
 
 

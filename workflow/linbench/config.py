@@ -16,7 +16,7 @@ import jsonschema
 import yaml
 
 from .errors import LinbenchError
-from .names import ALL_IMAGES, CELL_KEYS, CIFAR_TRAIN_IMAGES
+from .names import ALL_IMAGES, ANSWER_SUBGRID, CELL_KEYS, CIFAR_TRAIN_IMAGES
 
 # Values can reach us as strings where the schema wants numbers: `--config` parses
 # nested values with YAML's BaseLoader (all strings), and YAML 1.1 reads `1e-4` (no dot)
@@ -208,7 +208,21 @@ def _check_consistency(config: dict[str, Any]) -> None:
                     f"invalid config: grid.{name}.features: {features!r} is not a feature set "
                     f"defined under features.sets (defined: {known})"
                 )
+        if name == ANSWER_SUBGRID:
+            at_all = grid.get("seeds_at_all")
+            for key, count in (("seed", len(grid["seed"])), ("seeds_at_all", at_all)):
+                if count is not None and count < 2:
+                    raise LinbenchError(
+                        f"invalid config: grid.{name}.{key}: the {name} sub-grid's intervals "
+                        f"span the seeds (each seed draws its own training subset), so it "
+                        f"needs at least 2 seeds, got {count}"
+                    )
         for i, size in enumerate(grid["train_size"]):
+            if size != ALL_IMAGES and size == available:
+                raise LinbenchError(
+                    f"invalid config: grid.{name}.train_size[{i}]: {size} is the whole training "
+                    f"split; write '{ALL_IMAGES}' (one size, one set of cells)"
+                )
             if size != ALL_IMAGES and size > available:
                 raise LinbenchError(
                     f"invalid config: grid.{name}.train_size[{i}]: {size} is larger than the "

@@ -48,17 +48,23 @@ def expand_subgrid(subgrid: Mapping[str, Any]) -> list[Cell]:
     """All cells of one validated sub-grid (a Cartesian product), in a stable order.
 
     Strengths come from ``strength[regularizer]`` for each listed regularizer, so a
-    regularizer's strengths multiply only its own cells.
+    regularizer's strengths multiply only its own cells. With ``seeds_at_all: k``, cells
+    that train on all images take only the first k seeds: there no training subset is
+    redrawn, and seeds differ only in SGD's own noise.
     """
     cells = []
+    at_all = subgrid.get("seeds_at_all")
     for features, train_size, loss, regularizer in itertools.product(
         subgrid["features"], subgrid["train_size"], subgrid["loss"], subgrid["regularizer"]
     ):
+        seeds = subgrid["seed"]
+        if train_size == ALL_IMAGES and at_all is not None:
+            seeds = seeds[:at_all]
         for strength, batch_size, learning_rate, seed in itertools.product(
             subgrid["strength"][regularizer],
             subgrid["batch_size"],
             subgrid["learning_rate"],
-            subgrid["seed"],
+            seeds,
         ):
             cells.append(
                 Cell(

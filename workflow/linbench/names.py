@@ -100,9 +100,32 @@ REGULARIZERS: dict[str, RegularizerName] = {
         RegularizerName(
             "dropout", "p", "keep probability p of each input feature", "transform", 0.0, False, 1.0
         ),
+        # No penalty: the weights kept are those of the evaluation with the best validation
+        # accuracy (the trainer's `early_stopping` option); its strength is 0 like none's.
+        RegularizerName(
+            "early_stopping",
+            "",
+            "must be 0 (stops at the best validation accuracy)",
+            "none",
+            0.0,
+            True,
+            0.0,
+        ),
     )
 }
 """Regularizers by the names used in the config (``grid.regularizer``), in display order."""
+
+STRONGER_WHEN_SMALLER = ("max_norm", "dropout")
+"""Regularizers whose strength is stronger when it is smaller (a radius, a keep probability)."""
+
+# ----------------------------------------------------------------------------- sub-grids
+
+ANSWER_SUBGRID = "regimes"
+"""The sub-grid that answers what each regularizer buys (its tables, figure and the regimes
+figures draw only from it; without it, the first sub-grid of the config)."""
+SWEEP_SUBGRID = "sweep"
+"""The sub-grid that answers how learning rate and batch size behave (heatmaps, learning
+curves; without it, the first sub-grid of the config)."""
 
 # ----------------------------------------------------------------------------- feature blocks
 

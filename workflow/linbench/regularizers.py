@@ -199,8 +199,17 @@ def random_uint16(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarra
     return words.view(np.uint16)[:size].reshape(shape)
 
 
+@dataclass(frozen=True)
+class EarlyStopping(NoRegularizer):
+    """No penalty, transform or projection: training keeps the weights of the evaluation with
+    the best validation accuracy instead (the trainer's ``early_stopping`` option), the
+    regularizer most used in practice. Its strength must be 0."""
+
+    name: ClassVar[str] = "early_stopping"
+
+
 REGULARIZERS: dict[str, type[Regularizer]] = {
-    cls.name: cls for cls in (NoRegularizer, L1, L2, ElasticNet, MaxNorm, Dropout)
+    cls.name: cls for cls in (NoRegularizer, L1, L2, ElasticNet, MaxNorm, Dropout, EarlyStopping)
 }
 """Regularizer classes by the names used in the config (``grid.regularizer``)."""
 

@@ -20,13 +20,14 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import LinbenchError
+from .grid import parse_cell_path
 from .names import CELL_KEYS, HISTORY_COLUMNS, SETTING_KEYS, STATUSES
 from .stats import wilson_interval
 
@@ -165,6 +166,50 @@ def load_history(
     table["epoch"] = table["epoch"].astype(int)
     params = cells.loc[keys].reset_index(drop=True)
     return pd.concat([params, table], axis=1)
+
+
+# ---------------------------------------------------------------------- sub-grids
+
+
+def add_subgrids(runs: pd.DataFrame, membership: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """`runs` with a ``subgrids`` column: the sub-grids that hold each cell, ``;``-joined in
+    config order (``sweep;regimes`` for a cell both share; trained once, analysed in each).
+
+    `membership` maps a cell's folder (``Cell.path``, :func:`linbench.grid.subgrids_of`) to
+    its sub-grids' names.
+
+    Raises:
+        LinbenchError: naming the folder of a cell that no sub-grid holds.
+    """
+    names = []
+    for cell_dir in runs["cell_dir"]:
+        path = parse_cell_path(cell_dir).path
+        if path not in membership:
+            raise LinbenchError(f"{cell_dir}: this cell belongs to no sub-grid of the config")
+        names.append(";".join(membership[path]))
+    return runs.assign(subgrids=names)
+
+
+def subgrid_runs(runs: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The cells of sub-grid `name`, so that a question is answered inside one sub-grid.
+
+    Without the sub-grid, the cells of the first sub-grid the study has; without a
+    ``subgrids`` column (a table built by hand, one design), every cell.
+    """
+    if "subgrids" not in runs.columns or runs.empty:
+        return runs
+    members = runs["subgrids"].astype(str).str.split(";")
+    present = list(dict.fromkeys(n for names in members for n in names))
+    chosen = name if name in present else present[0]
+    return runs[members.map(lambda names: chosen in names).to_numpy()].copy()
+
+
+def subgrid_name(runs: pd.DataFrame, name: str) -> str | None:
+    """The sub-grid :func:`subgrid_runs` draws from for `name` (None without the column)."""
+    if "subgrids" not in runs.columns or runs.empty:
+        return None
+    present = list(dict.fromkeys(n for v in runs["subgrids"].astype(str) for n in v.split(";")))
+    return name if name in present else present[0]
 
 
 # ---------------------------------------------------------------------- settings

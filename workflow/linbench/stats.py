@@ -1,13 +1,17 @@
-"""How sure a number is: intervals for accuracies and paired tests between two models.
+"""How sure a number is: intervals for accuracies and paired comparisons of two settings.
 
-Plain numpy and ``math`` (no scipy), so a reader can check every formula here.
+scipy.stats does the distributions (binomial, Student's t); what is written out here is the
+design of the comparison, so a reader can check every formula.
 
 - :func:`wilson_interval`: the 95 % interval of one accuracy measured on ``n`` images.
 - :func:`mcnemar_exact`: McNemar's exact test of two models on the same images: only the
   images one gets right and the other wrong (the *discordant* pairs) carry information,
   and under "no difference" each of them is a fair coin.
-- :func:`paired_difference`: accuracy difference of two models on the same images, its
-  95 % interval, and a verdict (better / worse / indistinguishable).
+- :func:`paired_difference`: the accuracy difference of two settings over their common
+  seeds on the same test images, its 95 % interval and a verdict (better / worse /
+  indistinguishable). With several seeds the interval covers both what a rerun would
+  change (which training images each seed drew, and SGD's own noise) and which test
+  images happened to be in the test set.
 """
 
 from __future__ import annotations
@@ -16,48 +20,35 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as sps
 
-Z95 = 1.959963984540054
+Z95 = float(sps.norm.ppf(0.975))
 """Two-sided 95 % quantile of the standard normal distribution."""
 ALPHA = 0.05
-BOOTSTRAP_RESAMPLES = 2000
 VERDICTS = ("better", "worse", "indistinguishable")
+ONE_SEED = "McNemar exact, one seed (test images only)"
+SEEDS_AND_IMAGES = "seeds and test images (two-way, t)"
 
 
-def wilson_interval(accuracy: float, n: float, z: float = Z95) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion `accuracy` observed on `n` trials.
+def wilson_interval(accuracy: float, n: float) -> tuple[float, float]:
+    """95 % Wilson score interval of a share `accuracy` observed on `n` images.
 
     Unlike the normal (Wald) interval it stays inside [0, 1] and is sensible near 0 and 1.
-    NaN bounds when `accuracy` or `n` is missing or ``n <= 0``.
+    A mean over seeds is rounded to the nearest count of the `n` images (a shift of at most
+    half an image). NaN bounds when `accuracy` or `n` is missing or ``n <= 0``.
 
     >>> [round(x, 4) for x in wilson_interval(0.5, 100)]
     [0.4038, 0.5962]
     """
     if not (np.isfinite(accuracy) and np.isfinite(n)) or n <= 0:
         return math.nan, math.nan
-    p, n = float(accuracy), float(n)
-    denom = 1 + z**2 / n
-    centre = (p + z**2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    # The interval always holds p (it is where a score test at p does not reject); clamp so
-    # that rounding at p = 0 or 1 cannot put p a hair outside it.
-    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
-
-
-def binomial_two_sided_p(k: int, n: int) -> float:
-    """Exact two-sided p-value of ``k`` successes in ``n`` fair-coin trials.
-
-    Twice the smaller tail, capped at 1 (the usual exact McNemar p-value). 1 for ``n = 0``.
-    """
-    if n == 0:
-        return 1.0
-    k = min(k, n - k)
-    # log-space terms: n can be in the thousands, C(n, i) / 2**n underflows as floats.
-    log_terms = [
-        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2)
-        for i in range(k + 1)
-    ]
-    return min(1.0, 2.0 * math.fsum(math.exp(t) for t in log_terms))
+    p, count = float(accuracy), round(float(n))
+    ci = sps.binomtest(min(count, max(0, round(p * count))), count).proportion_ci(
+        confidence_level=1 - ALPHA, method="wilson"
+    )
+    # The interval holds the observed share; clamp so that rounding the count cannot put
+    # p a hair outside it.
+    return max(0.0, min(p, ci.low)), min(1.0, max(p, ci.high))
 
 
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int, float]:
@@ -78,25 +69,33 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, in
         )
     a_only = int(np.sum(correct_a & ~correct_b))
     b_only = int(np.sum(~correct_a & correct_b))
-    return a_only, b_only, binomial_two_sided_p(a_only, a_only + b_only)
+    if a_only + b_only == 0:
+        return a_only, b_only, 1.0
+    return a_only, b_only, float(sps.binomtest(a_only, a_only + b_only, 0.5).pvalue)
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Model A against model B on the same test images (A minus B)."""
+    """Setting A against setting B on the same test images and seeds (A minus B)."""
 
     difference: float
-    """Accuracy of A minus accuracy of B (a fraction: 0.02 is two points)."""
+    """Accuracy of A minus accuracy of B, mean over the paired seeds (0.02 is two points)."""
     low: float
     high: float
     """95 % interval of the difference."""
     p_value: float
-    """McNemar's exact p-value (one seed each), or the bootstrap's two-sided p (several)."""
+    """Two-sided p-value of "no difference" (McNemar with one seed, t with several)."""
     a_only: int
     b_only: int
     """Discordant images (summed over seeds when there are several)."""
     method: str
-    """``McNemar exact`` or ``paired bootstrap over images``."""
+    """:data:`ONE_SEED` or :data:`SEEDS_AND_IMAGES`."""
+    seeds: int = 1
+    """Seeds paired (each seed's A and B trained on the same training images)."""
+    seed_sd: float = math.nan
+    """Standard deviation of the per-seed differences (NaN for one seed)."""
+    df: float = math.nan
+    """Degrees of freedom of the t interval (Satterthwaite; NaN for one seed)."""
 
     @property
     def verdict(self) -> str:
@@ -106,19 +105,28 @@ class Comparison:
         return "better" if self.difference > 0 else "worse"
 
 
-def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 0) -> Comparison:
-    """Compare two models on the same images, paired image by image.
+def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray) -> Comparison:
+    """Compare two settings on the same test images, paired seed by seed and image by image.
 
     Args:
-        correct_a, correct_b: (seeds, n) or (n,) bool: per seed (training run) of each
-            model, True where it classifies test image i correctly. Row k of A is paired
-            with row k of B; both need the same number of rows.
+        correct_a, correct_b: (seeds, n) or (n,) bool: per seed of each setting, True
+            where it classifies test image i correctly. Row k of A is paired with row k of
+            B (the same seed: the same training subset, initial weights and minibatches).
 
-    With one seed each: McNemar's exact test decides, and the interval of the difference
-    is the paired Wald interval ``d ± 1.96 * sqrt(b + c - (b - c)² / n) / n`` (b, c: the
-    discordant counts). With several seeds: each image's correctness is averaged over
-    seeds, and a paired bootstrap over images (resampling whole images, so the pairing and
-    the seeds' shared images are kept) gives the percentile interval and the p-value.
+    One seed: McNemar's exact test decides, and the interval is the paired Wald interval
+    ``d ± 1.96 * sqrt(b + c - (b - c)² / n) / n`` (b, c: the discordant counts). It covers
+    the test images only: a rerun with another training draw is not in it.
+
+    Several seeds (K seeds x N images): the difference e[k, i] of the two settings'
+    correctness varies with the seed (the training images it drew, SGD noise), with the
+    image (every seed is tested on the same images, so an image's effect is shared by all
+    seeds and does not show in the spread between seeds), and with the two together. The
+    two-way random-effects model e = μ + seed_k + image_i + residual_ki gives the variance
+    of the mean difference as (MS_seed + MS_image - MS_residual) / (K N), from the mean
+    squares of the two-way table (each variance component truncated at zero), and a t
+    interval with Satterthwaite's degrees of freedom: with few seeds and seeds that
+    disagree, the interval widens as it should (``tests/test_stats.py`` checks its coverage
+    on simulated studies whose true gain is known).
     """
     a = np.atleast_2d(np.asarray(correct_a, dtype=bool))
     b = np.atleast_2d(np.asarray(correct_b, dtype=bool))
@@ -138,27 +146,48 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, seed: int = 
             p,
             a_only,
             b_only,
-            "McNemar exact",
+            ONE_SEED,
         )
-    per_image = a.mean(axis=0) - b.mean(axis=0)
-    rng = np.random.default_rng(seed)
-    means = np.empty(BOOTSTRAP_RESAMPLES)
-    chunk = 100  # resamples at a time: (chunk, n) indices stay small
-    for start in range(0, BOOTSTRAP_RESAMPLES, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, BOOTSTRAP_RESAMPLES - start), n))
-        means[start : start + len(idx)] = per_image[idx].mean(axis=1)
-    low, high = np.quantile(means, [ALPHA / 2, 1 - ALPHA / 2])
-    # Two-sided bootstrap p: how often the resampled difference lands on the other side of 0.
-    tail = min(np.mean(means <= 0), np.mean(means >= 0))
-    p = min(1.0, 2 * float(tail)) if a_only + b_only else 1.0
+    e = a.astype(np.float64) - b.astype(np.float64)
+    per_seed, per_image = e.mean(axis=1), e.mean(axis=0)
+    ms_seed = n * np.sum((per_seed - difference) ** 2) / (seeds - 1)
+    ms_image = seeds * np.sum((per_image - difference) ** 2) / (n - 1)
+    ss_residual = np.sum((e - difference) ** 2) - (seeds - 1) * ms_seed - (n - 1) * ms_image
+    ms_residual = max(ss_residual, 0.0) / ((seeds - 1) * (n - 1))
+    # Each component truncated at zero: a mean square below the residual's is noise.
+    ms_seed, ms_image = max(ms_seed, ms_residual), max(ms_image, ms_residual)
+    combined = ms_seed + ms_image - ms_residual
+    seed_sd = float(per_seed.std(ddof=1))
+    if combined <= 0:  # the two settings agree on every image of every seed
+        return Comparison(
+            difference,
+            difference,
+            difference,
+            1.0,
+            a_only,
+            b_only,
+            SEEDS_AND_IMAGES,
+            seeds,
+            seed_sd,
+            math.inf,
+        )
+    se = math.sqrt(combined / (seeds * n))
+    df = combined**2 / (
+        ms_seed**2 / (seeds - 1) + ms_image**2 / (n - 1) + ms_residual**2 / ((seeds - 1) * (n - 1))
+    )
+    half = float(sps.t.ppf(1 - ALPHA / 2, df)) * se
+    p = float(2 * sps.t.sf(abs(difference) / se, df))
     return Comparison(
         float(difference),
-        float(low),
-        float(high),
+        float(difference - half),
+        float(difference + half),
         p,
         a_only,
         b_only,
-        "paired bootstrap over images",
+        SEEDS_AND_IMAGES,
+        seeds,
+        seed_sd,
+        float(df),
     )
 
 

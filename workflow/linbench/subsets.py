@@ -4,7 +4,9 @@ A study that asks how a regularizer's effect changes with the amount of data mus
 sizes on the same images: the 1,000-image subset must lie inside the 5,000-image one, and
 each must hold the classes in the split's proportions. :func:`nested_order` orders the
 training split once, from a seed; the subset of size n is its first n images, so every
-smaller subset lies inside the larger ones. Imports numpy only.
+smaller subset lies inside the larger ones. Each seed of the grid draws its own order
+(:func:`subset_seed`): the training draw is a source of variance the intervals cover.
+Imports numpy only.
 """
 
 from __future__ import annotations
@@ -33,6 +35,18 @@ def nested_order(labels: np.ndarray, seed: int) -> np.ndarray:
         keys[members] = (np.arange(len(members)) + 0.5) / len(members)
     tiebreak = rng.random(len(labels))
     return np.lexsort((tiebreak, keys))
+
+
+def subset_seed(data_seed: int, seed: int) -> int:
+    """The seed that draws the training subset of a cell with seed `seed` (config
+    ``data.seed`` is `data_seed`).
+
+    Each seed of a setting draws its own subset, so the spread over seeds covers which
+    training images were drawn as well as SGD's noise (a rerun with other seeds changes
+    both); within one seed every size is a prefix of the same order, so the sizes stay
+    nested. Seed 0 keeps `data_seed` itself.
+    """
+    return int(data_seed) + 1_000_003 * int(seed)
 
 
 def subset_indices(

@@ -1,10 +1,12 @@
 """``summary.md``: the study's answer first, then how sure each number is and where it came from.
 
 Sections, in order: what each regularizer buys (best regularizer per feature set,
-training-set size and loss, its gain over none with a 95 % interval, and one sentence
-per regularizer), how to read the numbers, the best setting overall, each regularizer
-against none on test (paired), the best per loss and regularizer, the chosen settings,
-learning rate x batch size, and the run outcomes (statuses).
+training-set size and loss, its tuned strength and rate, its gain over none with a 95 %
+interval over seeds and test images, and one line per regularizer), how to read the
+numbers, each regularizer against none (test, paired), the best setting overall, then the
+learning rate x batch size sub-grid (best per loss and regularizer, chosen settings, the
+grid of rates x batch sizes), and the run outcomes. Each question is answered inside the
+one sub-grid designed for it (:data:`linbench.names.ANSWER_SUBGRID`, ``SWEEP_SUBGRID``).
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from .compare import (
     regularizer_sentences,
     varying_keys,
 )
-from .names import STATUSES
-from .report import choose, group, settings_table, status_words
+from .names import ANSWER_SUBGRID, STATUSES, SWEEP_SUBGRID
+from .report import choose, group, settings_table, status_words, subgrid_name, subgrid_runs
 from .stats import ALPHA
 from .text import fmt_number, fmt_strength, markdown_table, strength_text
 
 ACC_DIGITS = 4
+MAX_LISTED = 30
+"""Settings listed one by one under the run outcomes; the rest are counted."""
 INTERVAL_DIGITS = 3
 STATUS_MEANING = {
     "ok": "it learned: finished, beats chance, and ended below the all-zero model's loss",
@@ -78,26 +82,43 @@ def summarize(
     runs: pd.DataFrame,
     labels: np.ndarray | None = None,
     predictions: Predictions = read_predictions,
+    comparisons: pd.DataFrame | None = None,
 ) -> str:
     """The study's findings as Markdown.
 
     `labels` (n,) are the test labels; with them (and each cell's test predictions) every
-    regularizer is compared with none, paired on the test images.
+    regularizer is compared with none, paired on the test images. `comparisons` (from
+    :func:`answer_comparisons`) spares computing them again.
     """
-    settings = settings_table(runs)
-    comparisons = compare_to_baseline(runs, settings, labels, predictions)
+    answer_runs = subgrid_runs(runs, ANSWER_SUBGRID)
+    sweep_runs = subgrid_runs(runs, SWEEP_SUBGRID)
+    answer_settings = settings_table(answer_runs)
+    sweep_settings = settings_table(sweep_runs)
+    if comparisons is None:
+        comparisons = compare_to_baseline(answer_runs, answer_settings, labels, predictions)
     parts = [
         _intro(runs),
-        _answer(settings, comparisons, labels is not None),
-        _how_to_read(runs),
-        _best_overall(settings),
+        _answer(
+            answer_settings, comparisons, labels is not None, subgrid_name(runs, ANSWER_SUBGRID)
+        ),
+        _how_to_read(answer_runs),
         _comparisons(comparisons),
-        _glance(settings),
-        _chosen_table(settings),
-        _lr_batch(settings),
+        _best_overall(settings_table(runs)),
+        _sweep_heading(subgrid_name(runs, SWEEP_SUBGRID)),
+        _glance(sweep_settings),
+        _chosen_table(sweep_settings),
+        _lr_batch(sweep_settings),
         _outcomes(runs),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def answer_comparisons(
+    runs: pd.DataFrame, labels: np.ndarray | None, predictions: Predictions = read_predictions
+) -> pd.DataFrame:
+    """Each regularizer against none in the answer's sub-grid (``comparisons.csv``)."""
+    answer_runs = subgrid_runs(runs, ANSWER_SUBGRID)
+    return compare_to_baseline(answer_runs, settings_table(answer_runs), labels, predictions)
 
 
 def _unique(values: Iterable[object]) -> list:
@@ -117,15 +138,18 @@ def _sizes(table: pd.DataFrame) -> list:
 def _intro(runs: pd.DataFrame) -> str:
     sizes = _sizes(runs)
     size_text = f"training images {_join(sizes)}; " if sizes else ""
+    grids = ""
+    if "subgrids" in runs.columns:
+        names = _unique(n for v in runs["subgrids"].astype(str) for n in v.split(";"))
+        grids = f" in the sub-grids {_join(f'`{n}`' for n in names)}"
     return (
         "# linbench results\n\n"
-        f"{len(runs)} cells: features {_join(_unique(runs['features']))}; {size_text}"
+        f"{len(runs)} cells{grids}: features {_join(_unique(runs['features']))}; {size_text}"
         f"loss {_join(_unique(runs['loss']))}; "
         f"regularizer {_join(_unique(runs['regularizer']))}; "
         f"batch size {_join(sorted(_unique(runs['batch_size'])))}; "
         f"learning rate {_join(sorted(_unique(runs['learning_rate'])))}; "
-        f"seed {_join(sorted(_unique(runs['seed'])))}; "
-        f"{_join(_unique(runs['epochs']))} epochs."
+        f"seed {_join(sorted(_unique(runs['seed'])))}."
     )
 
 
@@ -141,22 +165,40 @@ def _regime_values(row: pd.Series | dict, keys: list[str]) -> list[object]:
     ]
 
 
-def _answer(settings: pd.DataFrame, comparisons: pd.DataFrame, paired: bool) -> str:
-    """The opening table and one sentence per regularizer."""
+EDGE_MARK = " (edge)"
+EDGE_NOTE = (
+    "(edge): the chosen value is the smallest or largest of the range tried, so the best "
+    "may lie outside it and the gain is a bound."
+)
+
+
+def _edge(text: str, edge: object) -> str:
+    return text + (EDGE_MARK if isinstance(edge, str) and edge else "")
+
+
+def _answer(
+    settings: pd.DataFrame, comparisons: pd.DataFrame, paired: bool, subgrid: str | None
+) -> str:
+    """The opening table and one line per regularizer."""
     keys = varying_keys(settings)
+    seeds = sorted(_unique(int(n) for n in settings["seeds"])) if len(settings) else []
+    source = f"sub-grid `{subgrid}`, " if subgrid else ""
     head = [
         "## What each regularizer buys",
         "",
-        "Per regime, the regularizer whose best setting has the highest validation accuracy "
-        "(only `ok` settings), its strength, and its gain over the best unregularized setting "
-        "in **test** accuracy, paired image by image, with its 95 % interval: *better* or "
-        "*worse* when the paired test rejects no difference at 95 %, else *indistinguishable*.",
+        f"From the {source}{_join(seeds)} seeds per setting (below all images each seed "
+        "draws its own training subset). Per regime, the regularizer whose best setting "
+        "(strength and learning rate tuned on **validation**, only `ok` settings) has the "
+        "highest validation accuracy, and its gain over the tuned unregularized setting in "
+        "**test** accuracy, paired seed by seed and image by image; the 95 % interval covers "
+        "both the seeds and the test images. *better* / *worse*: the interval excludes 0. "
+        "Figure: `figures/answer.png`.",
         "",
     ]
     rows = []
     for r in answer_rows(settings, comparisons):
         if r["regularizer"] is None:
-            rows.append([*_regime_values(r, keys), "no ok setting", "", "", ""])
+            rows.append([*_regime_values(r, keys), "no ok setting", "", "", "", "", ""])
             continue
         reg = r["regularizer"]
         if reg == BASELINE:
@@ -164,12 +206,22 @@ def _answer(settings: pd.DataFrame, comparisons: pd.DataFrame, paired: bool) -> 
         else:
             gain, verdict = fmt_points(r["gain"], r["low"], r["high"]), r["verdict"]
         rows.append(
-            [*_regime_values(r, keys), reg, strength_text(reg, r["strength"]), gain, verdict]
+            [
+                *_regime_values(r, keys),
+                reg,
+                _edge(strength_text(reg, r["strength"]), r["strength_edge"]),
+                _edge(fmt_number(r["learning_rate"]), r["lr_edge"]),
+                int(r["seeds"]),
+                gain,
+                verdict,
+            ]
         )
-    headers = [*_regime_columns(keys), "best regularizer", "strength", "gain over none (test)"]
-    headers.append("verdict")
-    right = [False] * len(keys) + [False, False, True, False]
+    headers = [*_regime_columns(keys), "best regularizer", "strength", "learning rate"]
+    headers += ["seeds", "gain over none (test)", "verdict"]
+    right = [False] * len(keys) + [False, False, True, True, True, False]
     out = [*head, markdown_table(headers, rows, right)]
+    if any(EDGE_MARK in str(cell) for row in rows for cell in row):
+        out += ["", EDGE_NOTE]
     sentences = regularizer_sentences(comparisons)
     if sentences:
         out += ["", *(f"- {s}" for s in sentences)]
@@ -190,18 +242,17 @@ def _how_to_read(runs: pd.DataFrame) -> str:
     statuses = "\n".join(f"- `{s}`: {STATUS_MEANING[s]}." for s in STATUSES)
     return (
         "## How to read\n\n"
-        "A *setting* is a cell up to its seed (the training-set size is part of it). Settings "
-        "are chosen by **validation accuracy** (mean over seeds); **test accuracy is reported, "
-        "never used to choose**. Only settings whose every seed ended `ok` are chosen. "
-        f"Accuracies: {ACC_DIGITS} decimals; {spread}"
-        "`[a, b]`: 95 % Wilson interval over the images of the split. "
-        "Differences to `none` are in percentage points (pts) on the test images: with one "
-        "seed, McNemar's exact test on the images only one of the two models gets right, with "
-        "a paired Wald interval; with several seeds, each image's correctness is averaged over "
-        f"seeds and a paired bootstrap over images gives the interval (α = {ALPHA:g}).\n\n"
-        "Every run ends with one status (when several apply, the first in this order wins "
-        "after `ok`):\n\n" + statuses + "\n\nWhere seeds of a setting disagree the tables say "
-        "so: `1 of 3 seeds diverged`."
+        "A *setting* is a cell up to its seed. Settings are chosen by **validation accuracy** "
+        "(mean over seeds); **test accuracy is reported, never used to choose**; only settings "
+        f"whose every seed ended `ok` are chosen. Accuracies: {ACC_DIGITS} decimals; {spread}"
+        "`[a, b]`: 95 % Wilson interval over the images of the split. Gains over `none` are "
+        "in percentage points (pts) on the test images, over the seeds both settings have "
+        "(each seed: the same training subset, initial weights and minibatches for both). "
+        "With several seeds the interval is a t interval from the two-way table seeds x test "
+        "images (Satterthwaite degrees of freedom), so it covers which training images were "
+        "drawn and which test images were; with one seed it is McNemar's exact test and covers "
+        f"the test images only (α = {ALPHA:g}).\n\n"
+        "Every run ends with one status (the first that applies after `ok`):\n\n" + statuses
     )
 
 
@@ -228,32 +279,46 @@ def _best_overall(settings: pd.DataFrame) -> str:
 
 
 def _comparisons(comparisons: pd.DataFrame) -> str:
+    """Every regularizer against none: regime rows, one column per loss."""
     if comparisons.empty:
         return ""
-    keys = varying_keys(comparisons)
+    keys = [k for k in varying_keys(comparisons) if k != "loss"]
+    losses = _unique(comparisons["loss"])
     rows = []
-    for _, c in comparisons.iterrows():
-        if pd.isna(c["strength"]):
-            rows.append([*_regime_values(c, keys), c["regularizer"], "", "", "", "", c["verdict"]])
-            continue
-        rows.append(
-            [
-                *_regime_values(c, keys),
-                fmt_strength(c["regularizer"], c["strength"]),
-                f"{c['test_acc_mean']:.{ACC_DIGITS}f}",
-                f"{c['baseline_test']:.{ACC_DIGITS}f}",
-                fmt_points(c["difference"], c["low"], c["high"]),
-                fmt_p(c["p_value"]),
-                c["verdict"],
-            ]
-        )
-    headers = [*_regime_columns(keys), "regularizer", "test acc", "none test acc"]
-    headers += ["difference [95 %]", "p", "verdict"]
-    right = [False] * (len(keys) + 1) + [True] * 4 + [False]
+    for key, members in group(comparisons, [*keys, "regularizer"]):
+        key = key if isinstance(key, tuple) else (key,)
+        where = dict(zip([*keys, "regularizer"], key, strict=True))
+        row = [*_regime_values(where, keys), key[-1]]
+        for loss in losses:
+            hit = members[members["loss"] == loss]
+            row.append(_comparison_text(hit.iloc[0]) if len(hit) else "")
+        rows.append(row)
+    headers = [*_regime_columns(keys), "regularizer", *losses]
     return (
         "## Each regularizer against none (test, paired)\n\n"
-        "Each regularizer's setting chosen on validation against none's, on the same test "
-        "images.\n\n" + markdown_table(headers, rows, right)
+        "Each regularizer's setting tuned on validation (strength, learning rate) against "
+        "none's, on the same seeds and test images: gain [95 %], verdict, p.\n\n"
+        + markdown_table(headers, rows, [False] * (len(keys) + 1) + [False] * len(losses))
+    )
+
+
+def _comparison_text(c: pd.Series) -> str:
+    if pd.isna(c["strength"]) or not np.isfinite(c["difference"]):
+        return str(c["verdict"])
+    setting = _edge(fmt_strength(c["regularizer"], c["strength"]), c["strength_edge"])
+    rate = _edge(f"lr {fmt_number(c['learning_rate'])}", c["lr_edge"])
+    p = fmt_p(c["p_value"])
+    return (
+        f"{setting}, {rate}: {fmt_points(c['difference'], c['low'], c['high'])} "
+        f"{c['verdict']}" + (f", p {p}" if p else "")
+    )
+
+
+def _sweep_heading(subgrid: str | None) -> str:
+    source = f" (sub-grid `{subgrid}`)" if subgrid else ""
+    return (
+        f"## Learning rate and batch size{source}\n\n"
+        "The sections below draw only from this sub-grid."
     )
 
 
@@ -379,7 +444,8 @@ def _outcomes(runs: pd.DataFrame) -> str:
         f"Of {len(runs)} cells: {summary}. Cells per status and learning rate (over the "
         "other settings and seeds):"
     ]
-    keys = varying_keys(runs)
+    # By loss and rate only: a row per regime would repeat the same story many times.
+    keys = ["loss"]
     rates = sorted(_unique(runs.loc[runs["status"] != "ok", "learning_rate"]))
     rows = []
     for regime, members in group(runs, keys):
@@ -395,7 +461,7 @@ def _outcomes(runs: pd.DataFrame) -> str:
     out += ["", markdown_table(headers, rows, [False] * len(keys) + [True] * 5)]
     settings = settings_table(runs)
     bad = settings[settings["n_ok"] < settings["seeds"]]
-    skeys = [k for k in keys if k != "loss"]
+    skeys = [k for k in varying_keys(runs) if k != "loss"]
     headers = [*_regime_columns(skeys), "loss", "regularizer", "batch size", "learning rate"]
     headers.append("outcome")
     rows = [
@@ -407,14 +473,16 @@ def _outcomes(runs: pd.DataFrame) -> str:
             fmt_number(r["learning_rate"]),
             status_words(r),
         ]
-        for _, r in bad.iterrows()
+        for _, r in bad.head(MAX_LISTED).iterrows()
     ]
-    # A long list: folded on a code host, plain text in a terminal.
+    more = len(bad) - len(rows)
+    # A long list: folded on a code host, plain text in a terminal, cut to MAX_LISTED.
     out += [
         "",
-        f"<details><summary>Every setting not ok on every seed ({len(bad)})</summary>",
+        f"<details><summary>Settings not ok on every seed ({len(bad)})</summary>",
         "",
         markdown_table(headers, rows, [False] * (len(skeys) + 2) + [True, True, False]),
+        *(["", f"… and {more} more: `runs.csv`, column `status`."] if more > 0 else []),
         "",
         "</details>",
     ]

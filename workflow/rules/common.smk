@@ -113,6 +113,7 @@ def get_report_outputs():
     return [
         f"{REPORTS}/runs.csv",
         f"{REPORTS}/history.csv",
+        f"{REPORTS}/comparisons.csv",
         f"{REPORTS}/summary.md",
         *REPORT_FIGURES.values(),
         *get_feature_figures(),
@@ -123,6 +124,7 @@ def get_report_outputs():
 REPORT_FIGURES = {
     name: f"{FIGURES}/{name}.png"
     for name in (
+        "answer",
         "val_heatmaps",
         "best_accuracy",
         "time_vs_accuracy",

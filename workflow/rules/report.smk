@@ -1,6 +1,7 @@
 # The report jobs take seconds: run them on the submitting host, not as cluster jobs.
 localrules:
     aggregate,
+    plot_answer,
     plot_val_heatmaps,
     plot_best_accuracy,
     plot_time_vs_accuracy,
@@ -33,6 +34,12 @@ rule aggregate:
             category="Tables",
             labels={"table": "history (one row per cell and epoch)"},
         ),
+        comparisons=report(
+            f"{REPORTS}/comparisons.csv",
+            caption="../report/comparisons.rst",
+            category="Tables",
+            labels={"table": "comparisons (each regularizer against none)"},
+        ),
         summary=report(
             f"{REPORTS}/summary.md",
             caption="../report/summary.rst",
@@ -47,8 +54,35 @@ rule aggregate:
         "../envs/linbench.yaml"
     resources:
         mem_mb=1000,
+    params:
+        # Which sub-grids hold each cell: every question is answered inside its own.
+        grid=GRIDS,
     script:
         "../scripts/aggregate.py"
+
+
+rule plot_answer:
+    input:
+        comparisons=rules.aggregate.output.comparisons,
+    output:
+        report(
+            REPORT_FIGURES["answer"],
+            caption="../report/answer.rst",
+            category="Answer",
+            labels={"figure": "what each regularizer buys"},
+        ),
+    log:
+        "logs/report/plot_answer.log",
+    benchmark:
+        "results/benchmarks/report/plot_answer.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        figure="answer",
+    script:
+        "../scripts/plot_figure.py"
 
 
 rule plot_val_heatmaps:

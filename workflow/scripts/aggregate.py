@@ -1,8 +1,10 @@
-"""Rule aggregate: every cell's metrics and history -> runs.csv, history.csv, summary.md."""
+"""Rule aggregate: every cell's metrics and history -> runs.csv, history.csv, comparisons.csv,
+summary.md."""
 
 import logging
 
 from linbench.aggregate import write_tables
+from linbench.grid import subgrids_of
 from linbench.scripting import run
 
 
@@ -14,6 +16,8 @@ def main() -> None:
         history_csv=snakemake.output.history,
         summary_md=snakemake.output.summary,
         test_labels=snakemake.input.test_labels,
+        comparisons_csv=snakemake.output.comparisons,
+        subgrids=subgrids_of(snakemake.params.grid),
     )
     logging.getLogger("linbench.aggregate").info(
         "%d cells; status counts: %s", len(runs), runs["status"].value_counts().to_dict()

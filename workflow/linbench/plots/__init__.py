@@ -4,6 +4,7 @@ One module per what the figures show; each figure has one ``draw_*`` entry point
 Snakemake rule calls through :func:`draw` (one figure per rule, so editing one figure
 redraws only it):
 
+- :mod:`.answer`: the answer in one picture (each regularizer's gain over none);
 - :mod:`.style`: what every figure shares (theme, colours, status hatches and markers,
   labels, saving, reading class names and weights);
 - :mod:`.accuracy`: learning rate x batch size heatmaps, best setting per regularizer,
@@ -24,11 +25,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .accuracy import draw_best_accuracy, draw_confusion, draw_heatmaps, draw_time_accuracy
+from .answer import draw_answer
 from .regimes import draw_accuracy_vs_size, draw_gap_vs_size, draw_regularization_path
 from .training import draw_learning_curves
 from .weights import draw_weights
 
 FIGURES: dict[str, Callable[..., None]] = {
+    "answer": draw_answer,
     "val_heatmaps": draw_heatmaps,
     "best_accuracy": draw_best_accuracy,
     "time_vs_accuracy": draw_time_accuracy,

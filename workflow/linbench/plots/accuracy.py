@@ -23,8 +23,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from ..errors import LinbenchError
-from ..names import STATUSES
-from ..report import choose, chosen_cells, read_runs_csv, settings_table
+from ..names import STATUSES, SWEEP_SUBGRID
+from ..report import choose, chosen_cells, read_runs_csv, settings_table, subgrid_runs
 from ..stats import wilson_interval
 from ..text import strength_text
 from .style import (
@@ -501,19 +501,25 @@ def plot_confusion(
 # -------------------------------------------------------------- rule entry points
 
 
+def sweep_runs(runs: str) -> pd.DataFrame:
+    """The cells of the learning rate x batch size sub-grid only (``runs.csv`` at `runs`):
+    a heatmap that mixed in another sub-grid's seeds and strengths would crown them."""
+    return subgrid_runs(read_runs_csv(runs), SWEEP_SUBGRID)
+
+
 def draw_heatmaps(runs: str, splits: str, path: str) -> None:
     """Rule ``plot_val_heatmaps``."""
-    plot_val_heatmaps(read_runs_csv(runs), path, chance=chance_level(splits))
+    plot_val_heatmaps(sweep_runs(runs), path, chance=chance_level(splits))
 
 
 def draw_best_accuracy(runs: str, splits: str, path: str) -> None:
     """Rule ``plot_best_accuracy``."""
-    plot_best_accuracy(read_runs_csv(runs), path, chance=chance_level(splits))
+    plot_best_accuracy(sweep_runs(runs), path, chance=chance_level(splits))
 
 
 def draw_time_accuracy(runs: str, splits: str, path: str) -> None:
     """Rule ``plot_time_accuracy``."""
-    plot_time_accuracy(read_runs_csv(runs), path, chance=chance_level(splits))
+    plot_time_accuracy(sweep_runs(runs), path, chance=chance_level(splits))
 
 
 def draw_confusion(runs: str, splits: str, path: str, metrics: Sequence[str] = ()) -> None:

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..names import REGULARIZERS
-from ..report import choose, read_runs_csv, settings_table
+from ..compare import edge_of_range
+from ..names import ANSWER_SUBGRID, REGULARIZERS
+from ..report import choose, read_runs_csv, settings_table, subgrid_runs
 from ..stats import Z95
 from .accuracy import chance_level
 from .style import (
@@ -198,6 +199,7 @@ def plot_regularization_path(
                             colors[size],
                             label,
                         )
+                        _mark_best(ax, sub, colors[size])
                     b = base[
                         (base["features"] == feat)
                         & (base["loss"] == loss)
@@ -220,8 +222,27 @@ def plot_regularization_path(
         _finish(
             fig,
             title,
-            "(dashed: best without regularizer at the same size; band: 95 % interval)",
+            "(dashed: best without regularizer at the same size; band: 95 % interval; "
+            "star: best strength, red ring: at the edge of the range tried)",
             path,
+        )
+
+
+def _mark_best(ax, series: pd.DataFrame, color) -> None:
+    """A star at the best strength of one size's path; a red ring and ``edge`` when it is the
+    smallest or largest strength tried (the optimum may lie outside the range)."""
+    best = series.loc[series["val_acc_mean"].idxmax()]
+    ax.plot(best["strength"], best["val_acc_mean"], "*", color=color, ms=10, mec="black", mew=0.5)
+    if edge_of_range(best["strength"], series["strength"]):
+        ax.plot(best["strength"], best["val_acc_mean"], "o", mfc="none", mec="red", ms=14, mew=1.5)
+        ax.annotate(
+            "edge",
+            (best["strength"], best["val_acc_mean"]),
+            textcoords="offset points",
+            xytext=(0, 9),
+            ha="center",
+            fontsize=7,
+            color="red",
         )
 
 
@@ -304,16 +325,21 @@ def plot_gap_vs_size(runs: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 # -------------------------------------------------------------- rule entry points
 
 
+def answer_runs(runs: str) -> pd.DataFrame:
+    """The cells of the sub-grid that answers what each regularizer buys (``runs.csv``)."""
+    return subgrid_runs(read_runs_csv(runs), ANSWER_SUBGRID)
+
+
 def draw_accuracy_vs_size(runs: str, splits: str, path: str) -> None:
     """Rule ``plot_accuracy_vs_size``."""
-    plot_accuracy_vs_size(read_runs_csv(runs), path, chance=chance_level(splits))
+    plot_accuracy_vs_size(answer_runs(runs), path, chance=chance_level(splits))
 
 
 def draw_regularization_path(runs: str, splits: str, path: str) -> None:
     """Rule ``plot_regularization_path``."""
-    plot_regularization_path(read_runs_csv(runs), path, chance=chance_level(splits))
+    plot_regularization_path(answer_runs(runs), path, chance=chance_level(splits))
 
 
 def draw_gap_vs_size(runs: str, path: str) -> None:
     """Rule ``plot_gap_vs_size``."""
-    plot_gap_vs_size(read_runs_csv(runs), path)
+    plot_gap_vs_size(answer_runs(runs), path)

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..report import choose, read_history_csv, read_runs_csv, settings_table
+from ..names import SWEEP_SUBGRID
+from ..report import choose, read_history_csv, read_runs_csv, settings_table, subgrid_runs
 from ..text import fmt_strength
 from .style import (
     STATUS_MARKER,
@@ -171,5 +172,9 @@ def draw_learning_curves(
 ) -> None:
     """Rule ``plot_learning_curves``."""
     plot_learning_curves(
-        read_runs_csv(runs), read_history_csv(history), path, regularizer, batch_size
+        subgrid_runs(read_runs_csv(runs), SWEEP_SUBGRID),
+        read_history_csv(history),
+        path,
+        regularizer,
+        batch_size,
     )
