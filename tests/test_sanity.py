@@ -34,6 +34,7 @@ STRENGTHS = {
     "elastic_net": 1e-2,
     "max_norm": 0.5,
     "dropout": 0.5,
+    "early_stopping": 0.0,
 }
 PENALTIES = [name for name, reg in REGULARIZER_NAMES.items() if reg.hook == "penalty"]
 LOSSES = {"svm": partial(svm_loss, margin=1.0), "softmax": softmax_loss}

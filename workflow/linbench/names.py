@@ -100,6 +100,8 @@ REGULARIZERS: dict[str, RegularizerName] = {
         RegularizerName(
             "dropout", "p", "keep probability p of each input feature", "transform", 0.0, False, 1.0
         ),
+        # no penalty: the trainer returns the weights of the best validation epoch
+        RegularizerName("early_stopping", "", "must be 0", "none", 0.0, True, 0.0),
     )
 }
 """Regularizers by the names used in the config (``grid.regularizer``), in display order."""
@@ -147,7 +149,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "elastic_net_beta": 1.0,
     "momentum": 0.0,
     "lr_decay": 1.0,
-    "lr_decay_every": 0,
+    "lr_decay_every_images": 0,
     "min_images_seen": 256_000,
 }
 """The fixed training settings (config ``train``, but ``threads``) and their defaults."""

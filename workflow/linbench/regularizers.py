@@ -21,6 +21,7 @@ l2             :class:`L2`                    lambda in  lambda * sum W^2
 elastic_net    :class:`ElasticNet`            lambda in  lambda * (beta * sum W^2 + sum |W|)
 max_norm       :class:`MaxNorm`               radius c:  ||W[:, j]||_2 <= c for every class j
 dropout        :class:`Dropout`               keep probability p of each input feature
+early_stopping :class:`EarlyStopping`         must be 0 (the trainer's ``early_stopping``)
 =============  =============================  ==========================================
 
 Build one by name with :func:`make_regularizer`; every class checks its parameters when it
@@ -77,6 +78,15 @@ class Regularizer:
 @dataclass(frozen=True)
 class NoRegularizer(Regularizer):
     """No regularization: plain empirical risk minimization."""
+
+
+@dataclass(frozen=True)
+class EarlyStopping(NoRegularizer):
+    """No penalty, no transform, no projection: early stopping acts in the trainer, which
+    returns the weights of the epoch with the best validation accuracy (``train(...,
+    early_stopping=True)``); this name lets a grid cell ask for it."""
+
+    name: ClassVar[str] = "early_stopping"
 
 
 @dataclass(frozen=True)
@@ -200,7 +210,7 @@ def random_uint16(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarra
 
 
 REGULARIZERS: dict[str, type[Regularizer]] = {
-    cls.name: cls for cls in (NoRegularizer, L1, L2, ElasticNet, MaxNorm, Dropout)
+    cls.name: cls for cls in (NoRegularizer, L1, L2, ElasticNet, MaxNorm, Dropout, EarlyStopping)
 }
 """Regularizer classes by the names used in the config (``grid.regularizer``)."""
 
