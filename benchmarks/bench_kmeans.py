@@ -311,7 +311,7 @@ def part_accuracy(args: argparse.Namespace) -> dict:
             seed=0,
             momentum=args.momentum,
             lr_decay=args.lr_decay,
-            lr_decay_every=args.lr_decay_every,
+            lr_decay_every_images=args.lr_decay_every * len(y["train"]),  # epochs -> images
         )
         run = {
             "loss": loss,

@@ -178,7 +178,7 @@ def run_one(
         epochs=epochs,
         seed=0,
         lr_decay=lr_decay,
-        lr_decay_every=lr_decay_every,
+        lr_decay_every_images=lr_decay_every * len(y),  # every this many epochs
     )
     return {
         "loss": loss,

@@ -48,7 +48,8 @@ def single(data, model, loss, batch_size, **shared):
         learning_rate=model.learning_rate,
         momentum=model.momentum,
         lr_decay=model.lr_decay,
-        lr_decay_every=model.lr_decay_every,
+        lr_decay_every_images=model.lr_decay_every_images,
+        early_stopping=model.early_stopping,
         batch_size=batch_size,
         epochs=shared.pop("epochs", EPOCHS),
         seed=3,
@@ -65,6 +66,7 @@ def l1_jitter(model):
 
 def assert_same_model(bundled, alone, bundled_train_acc, model):
     assert bundled.status == alone.status
+    assert bundled.best_epoch == alone.best_epoch
     assert bundled.diverged_epoch == alone.diverged_epoch
     assert bundled.epochs_run == alone.epochs_run
     if alone.status == "diverged":
@@ -104,7 +106,13 @@ def test_in_float64_a_bundle_is_bit_identical_to_train(data, loss):
     data = [a.astype(np.float64) if a.dtype == np.float32 else a for a in data]
     models = [Model(make_regularizer(reg, s), 1e-2) for reg, s in REGULARIZERS.items()]
     models += [
-        Model(make_regularizer("l2", 1e-2), 1e-1, momentum=0.9, lr_decay=0.5, lr_decay_every=2)
+        Model(
+            make_regularizer("l2", 1e-2),
+            1e-1,
+            momentum=0.9,
+            lr_decay=0.5,
+            lr_decay_every_images=3000,  # in the second of four epochs of 2,000 images
+        )
     ]
     result = train_bundle(*data, models, loss=loss, batch_size=64, epochs=4, seed=3)
     for model, bundled in zip(models, result.models, strict=True):
@@ -118,14 +126,38 @@ def test_momentum_and_step_decay_per_model(data):
     models = [
         Model(l2, 1e-2),
         Model(l2, 1e-2, momentum=0.9),
-        Model(l2, 3e-2, lr_decay=0.5, lr_decay_every=5),
+        Model(l2, 3e-2, lr_decay=0.5, lr_decay_every_images=10_000),
         Model(
-            make_regularizer("dropout", 0.5), 1e-2, momentum=0.5, lr_decay=0.1, lr_decay_every=10
+            make_regularizer("dropout", 0.5),
+            1e-2,
+            momentum=0.5,
+            lr_decay=0.1,
+            lr_decay_every_images=20_000,
         ),
     ]
     result = train_bundle(*data, models, loss="softmax", batch_size=64, epochs=EPOCHS, seed=3)
     for model, bundled, train_acc in zip(models, result.models, result.train_acc, strict=True):
         assert_same_model(bundled, single(data, model, "softmax", 64), train_acc, model)
+
+
+def test_early_stopping_per_model_as_train_does(data):
+    """Early stopping models keep their best validation epoch's weights (and the final
+    training accuracy is theirs); the others, and the run itself, are unchanged."""
+    none = make_regularizer("none", 0)
+    models = [
+        Model(none, 3e-1),
+        Model(none, 3e-1, early_stopping=True),
+        Model(make_regularizer("early_stopping", 0), 3e-1, early_stopping=True),
+        Model(make_regularizer("dropout", 0.5), 1e-1, early_stopping=True),
+        Model(make_regularizer("l2", 10.0), 10.0, early_stopping=True),  # diverges
+    ]
+    result = train_bundle(*data, models, loss="svm", batch_size=32, epochs=8, seed=3)
+    assert result.models[0].best_epoch is None
+    assert 1 <= result.models[1].best_epoch < 8  # the best is not the last: the test can fail
+    np.testing.assert_array_equal(result.models[1].W, result.models[2].W)
+    assert result.models[4].status == "diverged"
+    for model, bundled, train_acc in zip(models, result.models, result.train_acc, strict=True):
+        assert_same_model(bundled, single(data, model, "svm", 32, epochs=8), train_acc, model)
 
 
 def test_history_may_measure_training_accuracy_on_a_stratified_subset(data):

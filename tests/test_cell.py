@@ -112,6 +112,7 @@ def test_one_bundle_writes_every_cells_folder(features, tmp_path):
             np.bincount(y_test * 10 + pred, minlength=100).reshape(10, 10), m["test_confusion"]
         )
         assert len((folder / "history.csv").read_text().splitlines()) == 1 + m["epochs_run"]
+        assert m["best_epoch"] is None  # no early stopping
     assert not list((tmp_path / "out").glob("**/.*.tmp*"))
 
 
@@ -141,6 +142,27 @@ def test_bundle_size_1_gives_the_numbers_of_a_big_bundle(features, tmp_path):
     for a, b in zip(together, alone, strict=True):
         assert a["status"] == b["status"]
         assert a["val_acc"] == pytest.approx(b["val_acc"], abs=0.002)
+
+
+def test_an_early_stopping_cell_keeps_its_best_validation_epoch(features, tmp_path):
+    """regularizer early_stopping: no penalty, the weights of the best validation epoch,
+    whose epoch metrics.json records; the test accuracy is that of those weights."""
+    grid = {**GRID, "loss": ["svm"], "batch_size": [16], "learning_rate": [1.0], "seed": [0]}
+    grid = {**grid, "regularizer": ["none", "early_stopping"]}
+    grid["strength"] = {"none": [0], "early_stopping": [0]}
+    cells = expand_subgrid(grid)
+    settings = {**TRAIN_DEFAULTS, "epochs": 6, "min_images_seen": 0}
+    plain, stopped = run_bundle(cells, settings, features, tmp_path / "out")
+    assert plain["best_epoch"] is None and 1 <= stopped["best_epoch"] <= 6
+    history = (tmp_path / "out" / cells[1].path / "history.csv").read_text().splitlines()[1:]
+    val = [float(row.split(",")[3]) for row in history]
+    assert stopped["best_epoch"] == 1 + val.index(max(val)) < 6  # the first of the best
+    assert stopped["val_acc"] == pytest.approx(max(val))
+    assert stopped["epochs_run"] == plain["epochs_run"] == 6  # the run itself is whole
+    weights = np.load(tmp_path / "out" / cells[1].path / "weights.npz")
+    X_test, y_test = np.load(features / "test_X.npy"), np.load(features / "test_y.npy")
+    pred = np.argmax(X_test @ weights["W"] + weights["b"], axis=1)
+    assert stopped["test_acc"] == pytest.approx(np.mean(pred == y_test))
 
 
 def test_cell_is_the_names_cell():

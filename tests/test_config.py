@@ -113,6 +113,10 @@ def test_yaml_1_1_exponents_are_numbers():
             r"grid\.regimes\.strength\.early_stopping\[0\]",
         ),
         ({"train__divergence_factor": 1000}, r"train\.divergence_factor: removed: .*status"),
+        (
+            {"train__lr_decay_every": 8},
+            r"train\.lr_decay_every: replaced by train\.lr_decay_every_images: .* 360000",
+        ),
         ({"data__md5": "abc"}, r"data\.md5: 'abc' is not an MD5 checksum"),
         ({"data__colour": 1}, r"data\.colour: unknown key"),
         ({"epochz": 3}, r"epochz: unknown key"),

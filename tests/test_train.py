@@ -143,7 +143,7 @@ def test_step_decay_lowers_the_learning_rate():
     # Decaying by 1e-9 after every epoch all but stops learning after the first one.
     X, y = blobs()
     one = fit(X, y, epochs=1)
-    decayed = fit(X, y, epochs=4, lr_decay=1e-9, lr_decay_every=1)
+    decayed = fit(X, y, epochs=4, lr_decay=1e-9, lr_decay_every_images=len(y))
     undecayed = fit(X, y, epochs=4)
     np.testing.assert_allclose(decayed.W, one.W, atol=1e-7)
     assert np.abs(undecayed.W - one.W).max() > 1e-2
@@ -207,7 +207,8 @@ def test_weight_stats():
         ({"margin": 0}, "margin must be a finite number > 0"),
         ({"momentum": 1.0}, r"momentum must be a number in \[0, 1\), got 1.0"),
         ({"lr_decay": 0}, r"lr_decay must be a number in \(0, 1\], got 0"),
-        ({"lr_decay_every": -1}, "lr_decay_every must be an integer >= 0"),
+        ({"lr_decay_every_images": -1}, "lr_decay_every_images must be an integer >= 0"),
+        ({"early_stopping": 1}, "early_stopping must be True or False, got 1"),
         ({"num_classes": 2}, "labels must lie in 0 .. num_classes-1"),
     ],
 )
@@ -241,3 +242,104 @@ def test_bad_data_are_clear_errors(data, message):
             epochs=1,
             seed=0,
         )
+
+
+def test_step_decay_counts_images_seen():
+    # Full-batch steps of 12 images, decay every 18 images: the steps start after 0, 12,
+    # 24, 36 and 48 images, so their rates are lr * 0.5 ** (0, 0, 1, 2, 2).
+    X, y = blobs(n=12, seed=2)
+    result = fit(
+        X,
+        y,
+        batch_size=100,
+        learning_rate=0.5,
+        epochs=5,
+        init_scale=0.0,
+        lr_decay=0.5,
+        lr_decay_every_images=18,
+    )
+    W, b = np.zeros((4, 3)), np.zeros(3)
+    for power in (0, 0, 1, 2, 2):
+        _, dW, db = softmax_loss(W, b, X, y)
+        W, b = W - 0.5 * 0.5**power * dW, b - 0.5 * 0.5**power * db
+    np.testing.assert_allclose(result.W, W, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(result.b, b, rtol=1e-12, atol=1e-15)
+
+
+def test_step_decay_every_k_full_sets_of_images_is_decay_every_k_epochs():
+    """The old schedule (rate x lr_decay after every k epochs), replayed with train's random
+    streams, equals lr_decay_every_images = k * N bit for bit (the last minibatch of each
+    epoch is smaller: the steps need not fall on multiples of k * N)."""
+    X, y = blobs(n=60, noise_dims=2)
+    k, lr, decay, batch_size = 2, 0.3, 0.5, 7
+    result = fit(
+        X,
+        y,
+        batch_size=batch_size,
+        learning_rate=lr,
+        epochs=6,
+        lr_decay=decay,
+        lr_decay_every_images=k * len(y),
+    )
+    init_rng, order_rng, _ = (np.random.default_rng(s) for s in np.random.SeedSequence(0).spawn(3))
+    W = 1e-3 * init_rng.standard_normal((X.shape[1], 3))
+    b = np.zeros(3)
+    for epoch in range(1, 7):
+        order = order_rng.permutation(len(y))
+        for start in range(0, len(y), batch_size):
+            batch = order[start : start + batch_size]
+            _, dW, db = softmax_loss(W, b, X[batch], y[batch])
+            W -= lr * dW
+            b -= lr * db
+        if epoch % k == 0:
+            lr *= decay
+    np.testing.assert_array_equal(result.W, W)
+    np.testing.assert_array_equal(result.b, b)
+
+
+def noisy_run(**overrides):
+    """A run whose validation accuracy goes up and down: a large rate, few noisy images."""
+    X, y = blobs(n=90, spread=1.5, noise_dims=6, seed=4)
+    X_val, y_val = blobs(n=300, spread=1.5, noise_dims=6, seed=4)
+    params = {
+        "loss": "svm",
+        "regularizer": NoRegularizer(),
+        "batch_size": 4,
+        "learning_rate": 1.0,
+        "epochs": 12,
+        "seed": 0,
+    }
+    return train(X, y, X_val[90:], y_val[90:], **{**params, **overrides})
+
+
+def test_early_stopping_returns_the_weights_of_the_best_validation_epoch():
+    plain, stopped = noisy_run(), noisy_run(early_stopping=True)
+    val = [row["val_acc"] for row in plain.history]
+    assert plain.best_epoch is None
+    assert stopped.best_epoch == 1 + val.index(max(val)) < 12  # the first of the best
+    assert val.count(max(val)) >= 1 and max(val) > val[-1]  # so the test can fail
+    # the run itself is unchanged: history, status, final loss
+    strip = [{**row, "seconds": 0} for row in plain.history]
+    assert [{**row, "seconds": 0} for row in stopped.history] == strip
+    assert (stopped.status, stopped.final_loss) == (plain.status, plain.final_loss)
+    # the weights are those a run of best_epoch epochs ends with, and so are the accuracies
+    short = noisy_run(epochs=stopped.best_epoch)
+    np.testing.assert_array_equal(stopped.W, short.W)
+    np.testing.assert_array_equal(stopped.b, short.b)
+    assert stopped.val_acc == max(val) == short.val_acc
+    assert stopped.train_acc == short.train_acc
+
+
+def test_early_stopping_chooses_among_the_recorded_epochs_and_keeps_the_first_of_ties():
+    stopped = noisy_run(early_stopping=True, eval_every=3)
+    recorded = {row["epoch"]: row["val_acc"] for row in stopped.history}
+    assert list(recorded) == [3, 6, 9, 12]
+    best = max(recorded.values())
+    assert stopped.best_epoch == min(e for e, v in recorded.items() if v == best)
+    # ties: accuracy 1.0 in epochs 1, 3, 4, 5 and 6; the first one is kept
+    X, y = blobs(n=30, seed=1)
+    tied = fit(X, y, early_stopping=True, epochs=6, learning_rate=1.0)
+    val = [row["val_acc"] for row in tied.history]
+    assert val.count(1.0) >= 2 and val[0] == 1.0 and min(val) < 1.0
+    assert tied.best_epoch == 1
+    np.testing.assert_array_equal(tied.W, fit(X, y, epochs=1, learning_rate=1.0).W)

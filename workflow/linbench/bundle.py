@@ -35,13 +35,14 @@ from linbench.regularizers import (
     L1,
     L2,
     Dropout,
+    EarlyStopping,
     ElasticNet,
     MaxNorm,
     NoRegularizer,
     Regularizer,
     random_uint16,
 )
-from linbench.train import TrainResult, _check_data, _check_params
+from linbench.train import TrainResult, _check_data, _check_params, decayed_rate
 
 EVAL_ROWS = 8192
 """Rows scored at once when evaluating: bounds the (rows, K*C) score matrix."""
@@ -55,7 +56,8 @@ class Model:
     learning_rate: float
     momentum: float = 0.0
     lr_decay: float = 1.0
-    lr_decay_every: int = 0
+    lr_decay_every_images: int = 0
+    early_stopping: bool = False
 
 
 @dataclass
@@ -80,7 +82,7 @@ _KINDS = ("none", "max_norm", "l2", "elastic_net", "l1", "dropout")
 
 def _kind(regularizer: Regularizer) -> str:
     kinds = {NoRegularizer: "none", MaxNorm: "max_norm", L2: "l2", ElasticNet: "elastic_net"}
-    kinds.update({L1: "l1", Dropout: "dropout"})
+    kinds.update({L1: "l1", Dropout: "dropout", EarlyStopping: "none"})
     if type(regularizer) not in kinds:
         raise ValueError(f"bundle: regularizer {regularizer.name!r} is not supported")
     return kinds[type(regularizer)]
@@ -419,7 +421,8 @@ def train_bundle(
             learning_rate=model.learning_rate,
             momentum=model.momentum,
             lr_decay=model.lr_decay,
-            lr_decay_every=model.lr_decay_every,
+            lr_decay_every_images=model.lr_decay_every_images,
+            early_stopping=model.early_stopping,
         )
         _kind(model.regularizer)
     X_train, y_train, X_val, y_val, num_classes = _check_data(
@@ -447,6 +450,10 @@ def train_bundle(
     histories: list[list[dict[str, float]]] = [[] for _ in range(K)]
     diverged_epoch: list[int | None] = [None] * K
     frozen: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # model -> its last (W, b)
+    best: dict[int, tuple[int, float, tuple[np.ndarray, np.ndarray]]] = {}  # early stopping:
+    # model -> (epoch, val_acc, (W, b)) of its best evaluation so far
+    decaying = [j for j, m in enumerate(stack.models) if m.lr_decay_every_images]
+    images_seen = 0
     any_dropout = any(dropout is not None for dropout, _ in stack.inputs)
     start_time = time.perf_counter()
 
@@ -457,6 +464,9 @@ def train_bundle(
             steps_taken: dict[int, int] = {}  # model frozen this epoch -> its steps
             for start in range(0, n, batch_size):
                 batch = order[start : start + batch_size]
+                if decaying:
+                    _decay_rates(stack, decaying, images_seen)
+                images_seen += len(batch)
                 X_batch = X_train[batch]
                 uniform = random_uint16(X_batch.shape, dropout_rng) if any_dropout else None
                 X_inputs = [
@@ -498,11 +508,9 @@ def train_bundle(
                         "seconds": seconds,
                     }
                 )
-            # step decay per model, as train does after an epoch it survived
-            for j, model in enumerate(stack.models):
-                if model.lr_decay_every and epoch % model.lr_decay_every == 0:
-                    stack.lr[j] *= model.lr_decay
-            stack.set_lr_columns()
+                if stack.models[j].early_stopping and val_acc[j] > best.get(j, (0, -1.0))[1]:
+                    weights = frozen[j] if j in frozen else stack.model_weights(j)
+                    best[j] = (epoch, val_acc[j], weights)
             if not stack.active.any():
                 break
 
@@ -514,6 +522,10 @@ def train_bundle(
     for j, model in enumerate(stack.order):
         history = histories[j]
         W, b = frozen[j] if j in frozen else stack.model_weights(j)
+        if j in best:  # early stopping: the best evaluation's weights, and their accuracy
+            W, b = best[j][2]
+            with np.errstate(all="ignore"):
+                full_train_acc[j] = float(np.mean(predict(W, b, X_train) == y_train))
         results[model] = TrainResult(
             W=W,
             b=b,
@@ -532,9 +544,25 @@ def train_bundle(
             epochs_run=history[-1]["epoch"],
             final_loss=history[-1]["train_loss"],
             seconds=history[-1]["seconds"],
+            best_epoch=best[j][0] if j in best else None,
         )
         final_train_acc[model] = full_train_acc[j]
     return BundleResult(results, final_train_acc, len(history_rows))  # type: ignore[arg-type]
+
+
+def _decay_rates(stack: _Stack, decaying: list[int], images_seen: int) -> None:
+    """Step decay of the models in `decaying` for a step after `images_seen` images, as
+    train computes it; the (costly) per-row rates are rebuilt only when a rate changes."""
+    changed = False
+    for j in decaying:
+        model = stack.models[j]
+        rate = decayed_rate(
+            model.learning_rate, model.lr_decay, model.lr_decay_every_images, images_seen
+        )
+        if stack.active[j] and stack.lr[j] != rate:
+            stack.lr[j], changed = rate, True
+    if changed:
+        stack.set_lr_columns()
 
 
 def _accuracies(stack: _Stack, X, y, frozen, diverged_epoch, epoch) -> dict[int, float]:

@@ -100,7 +100,8 @@ def run_bundle(
             cell.learning_rate,
             momentum=settings["momentum"],
             lr_decay=settings["lr_decay"],
-            lr_decay_every=settings["lr_decay_every"],
+            lr_decay_every_images=settings["lr_decay_every_images"],
+            early_stopping=cell.regularizer == "early_stopping",
         )
         for cell in cells
     ]
@@ -168,6 +169,7 @@ def write_cell(
         "status": result.status,
         "diverged": result.status == "diverged",
         "diverged_epoch": result.diverged_epoch,
+        "best_epoch": result.best_epoch,  # early stopping: the epoch of the weights kept
         "train_acc": float(train_acc),
         "val_acc": float(result.val_acc),
         "test_acc": float(np.mean(test_pred == y_test)),

@@ -127,6 +127,10 @@ REMOVED_KEYS = {
         "overflows, and every run gets a status (ok, diverged, collapsed, unstable) decided "
         "from the whole run (see config/README.md, 'Run outcomes'); delete the key"
     ),
+    ("train", "lr_decay_every"): (
+        "replaced by train.lr_decay_every_images: step decay counts training images seen, "
+        "not epochs (k epochs of the full split of N images: k * N, e.g. 8 x 45000 = 360000)"
+    ),
 }
 
 

@@ -21,6 +21,7 @@ l2             :class:`L2`                    lambda in  lambda * sum W^2
 elastic_net    :class:`ElasticNet`            lambda in  lambda * (beta * sum W^2 + sum |W|)
 max_norm       :class:`MaxNorm`               radius c:  ||W[:, j]||_2 <= c for every class j
 dropout        :class:`Dropout`               keep probability p of each input feature
+early_stopping :class:`EarlyStopping`         must be 0 (the trainer's ``early_stopping``)
 =============  =============================  ==========================================
 
 Build one by name with :func:`make_regularizer`; every class checks its parameters when it
@@ -77,6 +78,15 @@ class Regularizer:
 @dataclass(frozen=True)
 class NoRegularizer(Regularizer):
     """No regularization: plain empirical risk minimization."""
+
+
+@dataclass(frozen=True)
+class EarlyStopping(NoRegularizer):
+    """No penalty, no transform, no projection: early stopping acts in the trainer, which
+    returns the weights of the epoch with the best validation accuracy (``train(...,
+    early_stopping=True)``); this name lets a grid cell ask for it."""
+
+    name: ClassVar[str] = "early_stopping"
 
 
 @dataclass(frozen=True)
@@ -197,15 +207,6 @@ def random_uint16(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarra
     size = math.prod(shape)
     words = rng.integers(0, 2**64 - 1, size // 4 + 1, dtype=np.uint64, endpoint=True)
     return words.view(np.uint16)[:size].reshape(shape)
-
-
-@dataclass(frozen=True)
-class EarlyStopping(NoRegularizer):
-    """No penalty, transform or projection: training keeps the weights of the evaluation with
-    the best validation accuracy instead (the trainer's ``early_stopping`` option), the
-    regularizer most used in practice. Its strength must be 0."""
-
-    name: ClassVar[str] = "early_stopping"
 
 
 REGULARIZERS: dict[str, type[Regularizer]] = {

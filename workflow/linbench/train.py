@@ -50,16 +50,25 @@ class TrainResult:
     epochs_run: int
     final_loss: float
     seconds: float
+    best_epoch: int | None = None
+
+    @property
+    def returned_row(self) -> dict[str, float]:
+        """The history row of the weights returned: the last one, or that of `best_epoch`."""
+        if self.best_epoch is None:
+            return self.history[-1]
+        return next(row for row in self.history if row["epoch"] == self.best_epoch)
 
     @property
     def train_acc(self) -> float:
-        """Training accuracy after the last epoch run."""
-        return self.history[-1]["train_acc"]
+        """Training accuracy of the weights returned (after the last epoch run, or in
+        `best_epoch` with early stopping)."""
+        return self.returned_row["train_acc"]
 
     @property
     def val_acc(self) -> float:
-        """Validation accuracy after the last epoch run."""
-        return self.history[-1]["val_acc"]
+        """Validation accuracy of the weights returned (see :attr:`train_acc`)."""
+        return self.returned_row["val_acc"]
 
 
 def accuracy(W: np.ndarray, b: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
@@ -99,9 +108,10 @@ def train(
     margin: float = 1.0,
     momentum: float = 0.0,
     lr_decay: float = 1.0,
-    lr_decay_every: int = 0,
+    lr_decay_every_images: int = 0,
     num_classes: int | None = None,
     eval_every: int = 1,
+    early_stopping: bool = False,
 ) -> TrainResult:
     """Fit a linear classifier by mini-batch SGD.
 
@@ -114,9 +124,10 @@ def train(
     minibatches of `batch_size` (the last one may be smaller), and takes one step per
     minibatch: ``W -= learning_rate * dW`` (and b), where dW includes the regularizer's
     penalty. Options, off by default: classical `momentum` (``v = momentum * v - lr * dW;
-    W += v``) and step decay (the learning rate is multiplied by `lr_decay` after every
-    `lr_decay_every` epochs). W starts as N(0, init_scale^2) noise, b as 0. `margin` is the
-    SVM hinge margin.
+    W += v``) and step decay (the rate of a step is ``learning_rate * lr_decay ** (images
+    seen before the step // lr_decay_every_images)``: counted in images, so that a small
+    training set run for many epochs decays as often as the full one). W starts as
+    N(0, init_scale^2) noise, b as 0. `margin` is the SVM hinge margin.
 
     After each epoch the history records the mean minibatch loss and the accuracy on the
     whole training and validation sets; with `eval_every` > 1, after every `eval_every`-th
@@ -126,6 +137,9 @@ def train(
     the run is ``diverged`` (a result, not an exception). A large but finite loss is no
     reason to stop: the run's status is decided once it has finished
     (:mod:`linbench.outcome`).
+
+    `early_stopping` changes no step: it returns the weights of the evaluation with the best
+    validation accuracy (the first of equal ones) and records its epoch as ``best_epoch``.
 
     Raises ValueError, naming the parameter, for invalid parameters or data.
     """
@@ -140,8 +154,9 @@ def train(
         margin=margin,
         momentum=momentum,
         lr_decay=lr_decay,
-        lr_decay_every=lr_decay_every,
+        lr_decay_every_images=lr_decay_every_images,
         eval_every=eval_every,
+        early_stopping=early_stopping,
     )
     X_train, y_train, X_val, y_val, num_classes = _check_data(
         X_train, y_train, X_val, y_val, num_classes
@@ -160,9 +175,10 @@ def train(
     W = init_scale * init_rng.standard_normal((dim, num_classes), dtype=dtype)
     b = np.zeros(num_classes, dtype=dtype)
     W_velocity, b_velocity = np.zeros_like(W), np.zeros_like(b)
-    lr = learning_rate
+    images_seen = 0
     history: list[dict[str, float]] = []
     diverged_epoch = None
+    best_epoch, best_val_acc, best_W, best_b = None, -1.0, W, b
     start_time = time.perf_counter()
 
     # A diverging run overflows to inf and nan; we detect that ourselves, so numpy's
@@ -173,6 +189,8 @@ def train(
             batch_losses = []
             for start in range(0, n, batch_size):
                 batch = order[start : start + batch_size]
+                lr = decayed_rate(learning_rate, lr_decay, lr_decay_every_images, images_seen)
+                images_seen += len(batch)
                 X_batch = regularizer.transform_batch(X_train[batch], dropout_rng)
                 loss_value, dW, db = loss_fn(W, b, X_batch, y_train[batch])
                 penalty, dW_penalty = regularizer.penalty(W)
@@ -207,10 +225,12 @@ def train(
                         "seconds": time.perf_counter() - start_time,
                     }
                 )
+                # strictly better only: the first of equal accuracies is kept
+                if early_stopping and history[-1]["val_acc"] > best_val_acc:
+                    best_epoch, best_val_acc = epoch, history[-1]["val_acc"]
+                    best_W, best_b = W.copy(), b.copy()
             if diverged_epoch is not None:
                 break
-            if lr_decay_every and epoch % lr_decay_every == 0:
-                lr *= lr_decay
 
     status = run_status(
         diverged=diverged_epoch is not None,
@@ -222,8 +242,8 @@ def train(
         margin=margin,
     )
     return TrainResult(
-        W=W,
-        b=b,
+        W=best_W if early_stopping else W,
+        b=best_b if early_stopping else b,
         history=history,
         status=status,
         diverged=diverged_epoch is not None,
@@ -231,7 +251,18 @@ def train(
         epochs_run=history[-1]["epoch"],
         final_loss=history[-1]["train_loss"],
         seconds=history[-1]["seconds"],
+        best_epoch=best_epoch,
     )
+
+
+def decayed_rate(
+    learning_rate: float, lr_decay: float, lr_decay_every_images: int, images_seen: int
+) -> float:
+    """The step-decayed learning rate of a step taken after `images_seen` images:
+    ``learning_rate * lr_decay ** (images_seen // lr_decay_every_images)`` (0: no decay)."""
+    if not lr_decay_every_images:
+        return learning_rate
+    return learning_rate * lr_decay ** (images_seen // lr_decay_every_images)
 
 
 def _momentum_step(
@@ -258,8 +289,9 @@ _PARAM_RULES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "margin": ("a finite number > 0", lambda v: _is_number(v) and v > 0),
     "momentum": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
     "lr_decay": ("a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1),
-    "lr_decay_every": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "lr_decay_every_images": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "eval_every": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "early_stopping": ("True or False", lambda v: isinstance(v, bool)),
 }
 
 
