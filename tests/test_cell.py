@@ -117,7 +117,7 @@ def test_one_bundle_writes_every_cells_folder(features, tmp_path):
 
 
 def test_a_small_training_set_gets_its_update_budget_and_a_short_history(features, tmp_path):
-    """n~100: 256,000 images seen take 2,560 epochs, of which about HISTORY_ROWS are
+    """n~100: 128,000 images seen take 1,280 epochs, of which about HISTORY_ROWS are
     evaluated; the cell trains on a nested subset of 100 images."""
     cells = [
         dataclasses.replace(cell, train_size=100)
@@ -127,11 +127,11 @@ def test_a_small_training_set_gets_its_update_budget_and_a_short_history(feature
     metrics = run_bundle(cells, settings, features, tmp_path / "out", subset_seed=0)
     for cell, m in zip(cells, metrics, strict=True):
         assert m["train_size"] == 100
-        assert m["epochs"] == training_epochs(100, 3, TRAIN_DEFAULTS["min_images_seen"]) == 2560
+        assert m["epochs"] == training_epochs(100, 3, TRAIN_DEFAULTS["min_images_seen"]) == 1280
         rows = (tmp_path / "out" / cell.path / "history.csv").read_text().splitlines()[1:]
         assert len(rows) <= HISTORY_ROWS + 1
         if m["status"] != "diverged":
-            assert int(rows[-1].split(",")[0]) == m["epochs_run"] == 2560
+            assert int(rows[-1].split(",")[0]) == m["epochs_run"] == 1280
 
 
 def test_bundle_size_1_gives_the_numbers_of_a_big_bundle(features, tmp_path):

@@ -171,7 +171,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "momentum": 0.0,
     "lr_decay": 1.0,
     "lr_decay_every_images": 0,
-    "min_images_seen": 256_000,
+    "min_images_seen": 128_000,
 }
 """The fixed training settings (config ``train``, but ``threads``) and their defaults."""
 
