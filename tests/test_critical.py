@@ -1,7 +1,9 @@
 """Steps to a target, the critical batch size and best-rate scaling, on problems whose truth
 is known: hand-made progress records and simulated steps-to-target studies."""
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,6 +45,27 @@ def study(rng, n_seeds, *, sigma=0.1, sigma_seed=0.1, s_min=S_MIN, b_crit=B_CRIT
             "steps": steps.ravel(),
         }
     )
+
+
+def imported_modules(module) -> set[str]:
+    tree = ast.parse(Path(module.__file__).read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name.split(".")[0] for name in found}
+
+
+def test_critical_imports_no_plotting_or_workflow():
+    """A pipeline module of numbers: numpy, pandas and scipy only (so reports and sanity
+    checks can import it cheaply)."""
+    assert imported_modules(critical) <= {"__future__", "math", "numbers", "collections"} | {
+        "numpy",
+        "pandas",
+        "scipy",
+    }
 
 
 # ----------------------------------------------------------------------------- steps_to_target
@@ -114,6 +137,9 @@ def test_steps_to_target_bad_input():
         steps_to_target(good, math.nan)
     with pytest.raises(ValueError, match="target"):
         steps_to_target(good, "1.0")
+    with pytest.raises(ValueError, match="target"):
+        steps_to_target(good, True)
+    assert steps_to_target(good, np.float32(1.0))["step"] == pytest.approx(4.0)
     with pytest.raises(ValueError, match="step must increase"):
         steps_to_target(good.iloc[::-1], 1.0)
     bad = good.copy()
@@ -281,6 +307,9 @@ def test_bootstrap_bad_input_names_the_argument():
         bootstrap_critical_batch(df, confidence=95.0)
     with pytest.raises(ValueError, match="n_resamples"):
         bootstrap_critical_batch(df, n_resamples=10)
+    with pytest.raises(ValueError, match="n_resamples"):
+        bootstrap_critical_batch(df, n_resamples=2000.0)
+    assert bootstrap_critical_batch(df, n_resamples=np.int64(200), confidence=np.float64(0.9))
 
 
 # ----------------------------------------------------------------------------- rate_scaling

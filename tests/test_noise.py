@@ -1,7 +1,9 @@
 """Gradient noise scale: against a slow per-example loop, the loss functions' gradients, and
 cases whose answer is known."""
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,3 +181,16 @@ def test_a_broken_score_gradient_is_caught(monkeypatch):
     monkeypatch.setattr(noise, "score_gradients", broken)
     fast = noise.gradient_noise_scale(W, b, X, y, loss="svm")
     assert fast["B_simple"] != pytest.approx(slow_noise_scale("svm", W, b, X, y)[0], rel=1e-6)
+
+
+def test_noise_is_numpy_core():
+    """The numpy core layer: numpy and the names / losses modules, nothing else."""
+    tree = ast.parse(Path(noise.__file__).read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    allowed = {"numpy", "linbench.names", "linbench.losses.scores"}
+    assert {name for name in found if not name.startswith(("__future__", "math"))} <= allowed

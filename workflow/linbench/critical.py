@@ -37,6 +37,7 @@ through their mean. a and c are kept >= 0: c = 0 means bigger batches save no st
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -56,6 +57,11 @@ N_RESAMPLES = 2000
 MAX_ITERATIONS = 100
 TOLERANCE = 1e-10
 """IRLS stops when a and c change by less than this, relative."""
+
+
+def _is_real(value) -> bool:
+    """A real number (numpy's too), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 # ----------------------------------------------------------------------------- steps to a target
@@ -84,7 +90,7 @@ def steps_to_target(history: pd.DataFrame, target: float) -> dict[str, float]:
         raise ValueError(f"history lacks column(s) {missing}; it needs {list(HISTORY_NEEDS)}")
     if len(history) == 0:
         raise ValueError("history has no records")
-    if not (isinstance(target, int | float) and math.isfinite(target)):
+    if not (_is_real(target) and math.isfinite(target)):
         raise ValueError(f"target must be a finite number, got {target!r}")
     records = history[list(HISTORY_NEEDS)].to_numpy(dtype=np.float64)
     progress, objective = records[:, :3], records[:, 3]
@@ -264,9 +270,9 @@ def bootstrap_critical_batch(
     """
     if interval not in INTERVALS:
         raise ValueError(f"interval must be one of {list(INTERVALS)}, got {interval!r}")
-    if not (isinstance(n_resamples, int) and n_resamples >= 100):
+    if not (isinstance(n_resamples, numbers.Integral) and n_resamples >= 100):
         raise ValueError(f"n_resamples must be an integer >= 100, got {n_resamples!r}")
-    if not (isinstance(confidence, float) and 0 < confidence < 1):
+    if not (_is_real(confidence) and 0 < confidence < 1):
         raise ValueError(f"confidence must be a float in (0, 1), got {confidence!r}")
     sizes, table = _seed_table(df)
     n_seeds, n_sizes = table.shape
@@ -330,7 +336,7 @@ def rate_scaling(best_rates, *, confidence: float = CONFIDENCE) -> dict[str, flo
     missing = [c for c in ("batch_size", "learning_rate") if c not in best_rates.columns]
     if missing:
         raise ValueError(f"best_rates lacks column(s) {missing}")
-    if not (isinstance(confidence, float) and 0 < confidence < 1):
+    if not (_is_real(confidence) and 0 < confidence < 1):
         raise ValueError(f"confidence must be a float in (0, 1), got {confidence!r}")
     B = best_rates["batch_size"].to_numpy(dtype=np.float64)
     rate = best_rates["learning_rate"].to_numpy(dtype=np.float64)
