@@ -142,6 +142,8 @@ def test_steps_to_target_bad_input():
     assert steps_to_target(good, np.float32(1.0))["step"] == pytest.approx(4.0)
     with pytest.raises(ValueError, match="step must increase"):
         steps_to_target(good.iloc[::-1], 1.0)
+    with pytest.raises(ValueError, match="history must be numbers"):
+        steps_to_target(good.assign(seconds="fast"), 1.0)
     bad = good.copy()
     bad.loc[2, "images"] = -1
     with pytest.raises(ValueError, match="finite and >= 0"):
@@ -229,6 +231,8 @@ def test_fit_bad_input_names_the_argument():
         fit_critical_batch([32, 64, 128], [10, -5, 3])
     with pytest.raises(ValueError, match="one length"):
         fit_critical_batch([32, 64, 128], [10, 5])
+    with pytest.raises(ValueError, match=r"batch_sizes must be numbers.*not 'all'"):
+        fit_critical_batch([32, 64, "all"], [10, 5, 3])
 
 
 # ----------------------------------------------------------------------------- bootstrap
@@ -301,6 +305,10 @@ def test_bootstrap_bad_input_names_the_argument():
     nan.loc[4, "steps"] = np.nan
     with pytest.raises(ValueError, match=r"df\.steps must be finite and > 0.*never reached"):
         bootstrap_critical_batch(nan)
+    text = df.astype({"batch_size": object})
+    text.loc[text["batch_size"] == FULL_BATCH, "batch_size"] = "all"
+    with pytest.raises(ValueError, match=r"df\.batch_size must be numbers"):
+        bootstrap_critical_batch(text)
     with pytest.raises(ValueError, match="interval"):
         bootstrap_critical_batch(df, interval="bca")
     with pytest.raises(ValueError, match="confidence"):
@@ -357,6 +365,8 @@ def test_rate_scaling_bad_input_names_the_argument():
         rate_scaling({-32: 0.1, 64: 0.2, 128: 0.4})
     with pytest.raises(ValueError, match="confidence"):
         rate_scaling({32: 0.1, 64: 0.2, 128: 0.4}, confidence=1.0)
+    with pytest.raises(ValueError, match=r"best_rates\.batch_size must be numbers"):
+        rate_scaling({32: 0.1, 64: 0.2, "all": 0.4})
 
 
 # ----------------------------------------------------------------------------- real SGD

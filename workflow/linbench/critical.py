@@ -92,7 +92,7 @@ def steps_to_target(history: pd.DataFrame, target: float) -> dict[str, float]:
         raise ValueError("history has no records")
     if not (_is_real(target) and math.isfinite(target)):
         raise ValueError(f"target must be a finite number, got {target!r}")
-    records = history[list(HISTORY_NEEDS)].to_numpy(dtype=np.float64)
+    records = _floats("history", history[list(HISTORY_NEEDS)])
     progress, objective = records[:, :3], records[:, 3]
     if not np.all(np.isfinite(progress)) or np.any(progress < 0):
         raise ValueError("history's step, images and seconds must be finite and >= 0")
@@ -155,6 +155,17 @@ def _as_critical(a: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
     return {"S_min": a, "E_min": c, "B_crit": b_crit}
 
 
+def _floats(name: str, values) -> np.ndarray:
+    """`values` as a float64 array, or a ValueError naming `name` (full batch is a number)."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{name} must be numbers (full-batch gradient descent as its training-set size, "
+            f"not 'all'): {error}"
+        ) from None
+
+
 def _check_positive(name: str, values: np.ndarray) -> None:
     bad = ~(np.isfinite(values) & (values > 0))
     if bad.any():
@@ -174,8 +185,7 @@ def fit_critical_batch(batch_sizes, steps) -> dict[str, float]:
 
     Returns ``{"S_min", "E_min", "B_crit"}`` with B_crit = E_min / S_min.
     """
-    B = np.asarray(batch_sizes, dtype=np.float64)
-    S = np.asarray(steps, dtype=np.float64)
+    B, S = _floats("batch_sizes", batch_sizes), _floats("steps", steps)
     if B.ndim != 1 or S.shape != B.shape:
         raise ValueError(
             f"batch_sizes and steps must be 1-d and of one length, got {B.shape} and {S.shape}"
@@ -198,8 +208,8 @@ def _seed_table(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     missing = [c for c in ("seed", "batch_size", "steps") if c not in df.columns]
     if missing:
         raise ValueError(f"df lacks column(s) {missing}; it needs seed, batch_size, steps")
-    _check_positive("df.batch_size", df["batch_size"].to_numpy(dtype=np.float64))
-    _check_positive("df.steps", df["steps"].to_numpy(dtype=np.float64))
+    _check_positive("df.batch_size", _floats("df.batch_size", df["batch_size"]))
+    _check_positive("df.steps", _floats("df.steps", df["steps"]))
     twice = df.duplicated(["seed", "batch_size"])
     if twice.any():
         pairs = df.loc[twice, ["seed", "batch_size"]].to_records(index=False).tolist()
@@ -338,8 +348,8 @@ def rate_scaling(best_rates, *, confidence: float = CONFIDENCE) -> dict[str, flo
         raise ValueError(f"best_rates lacks column(s) {missing}")
     if not (_is_real(confidence) and 0 < confidence < 1):
         raise ValueError(f"confidence must be a float in (0, 1), got {confidence!r}")
-    B = best_rates["batch_size"].to_numpy(dtype=np.float64)
-    rate = best_rates["learning_rate"].to_numpy(dtype=np.float64)
+    B = _floats("best_rates.batch_size", best_rates["batch_size"])
+    rate = _floats("best_rates.learning_rate", best_rates["learning_rate"])
     _check_positive("best_rates.batch_size", B)
     _check_positive("best_rates.learning_rate", rate)
     sizes = np.unique(B).tolist()
