@@ -39,6 +39,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "data",
         "io",
         "errors",
+        "noise",
     ),
     "pipeline and reports": (
         "config",
@@ -54,6 +55,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "sanity",
         "text",
         "scripting",
+        "critical",
     ),
 }
 # Third-party packages each layer may import (the standard library is always allowed).
