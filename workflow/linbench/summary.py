@@ -251,7 +251,9 @@ def _how_to_read(runs: pd.DataFrame) -> str:
         "With several seeds the interval is a t interval from the two-way table seeds x test "
         "images (Satterthwaite degrees of freedom), so it covers which training images were "
         "drawn and which test images were; with one seed it is McNemar's exact test and covers "
-        f"the test images only (α = {ALPHA:g}).\n\n"
+        f"the test images only (α = {ALPHA:g}). Early stopping chooses its stopping point on "
+        "validation too, so its validation accuracy is the best of its evaluations: a head "
+        "start when the best regularizer is chosen on validation, none in its test gain.\n\n"
         "Every run ends with one status (the first that applies after `ok`):\n\n" + statuses
     )
 
