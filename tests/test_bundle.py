@@ -100,6 +100,22 @@ def test_every_model_of_a_bundle_equals_train_alone(data, loss, batch_size):
         assert_same_model(bundled, single(data, model, loss, batch_size), train_acc, model)
 
 
+def test_dropout_keep_probabilities_interleaved_by_the_rates_each_keep_their_masks(data):
+    """The grid lists a bundle rate by rate, so its dropout models come p1, p2, p1, p2: each
+    keep probability must still get its own masks (once, p1's slice of columns ran over
+    p2's, and every p at the second rate trained with the last p's masks)."""
+    models = [
+        Model(make_regularizer(reg, strength), lr)
+        for lr in (1e-3, 3e-3)
+        for reg, strength in (("none", 0.0), ("dropout", 0.1), ("dropout", 0.5), ("l2", 0.1))
+    ]
+    models += [Model(make_regularizer("dropout", 0.9), 3e-3)]
+    result = train_bundle(*data, models, loss="softmax", batch_size=64, epochs=2, seed=3)
+    for model, bundled, train_acc in zip(models, result.models, result.train_acc, strict=True):
+        alone = single(data, model, "softmax", 64, epochs=2)
+        assert_same_model(bundled, alone, train_acc, model)
+
+
 @pytest.mark.parametrize("loss", ["svm", "softmax"])
 def test_in_float64_a_bundle_is_bit_identical_to_train(data, loss):
     """Same operations in the same order: only the BLAS's float32 roundings differ above."""

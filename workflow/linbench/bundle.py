@@ -88,6 +88,11 @@ def _kind(regularizer: Regularizer) -> str:
     return kinds[type(regularizer)]
 
 
+def _column_key(model: Model) -> tuple[int, float]:
+    kind = _kind(model.regularizer)
+    return _KINDS.index(kind), (model.regularizer.strength if kind == "dropout" else 0.0)
+
+
 class _Stack:
     """The parameters of K models side by side: W_all, b (K*C,) and, per column, the learning
     rate and momentum of the model it belongs to. Model j owns columns ``j*C .. (j+1)*C - 1``;
@@ -100,10 +105,10 @@ class _Stack:
     def __init__(self, models: Sequence[Model], W0: np.ndarray) -> None:
         c = W0.shape[1]
         dtype = W0.dtype
-        # Stable sort: models of one kind keep their given order.
-        self.order = sorted(
-            range(len(models)), key=lambda i: _KINDS.index(_kind(models[i].regularizer))
-        )
+        # Stable sort: models of one kind keep their given order, except that dropout models
+        # are sorted by keep probability, so that each probability's models are one
+        # contiguous slice of columns (the rates of a bundle interleave them otherwise).
+        self.order = sorted(range(len(models)), key=lambda i: _column_key(models[i]))
         self.models = [models[i] for i in self.order]
         self.k, self.c = len(self.models), c
         kinds = np.array([_kind(m.regularizer) for m in self.models])
