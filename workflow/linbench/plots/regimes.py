@@ -159,7 +159,8 @@ def plot_regularization_path(
     strength the best batch size and learning rate (on validation) is shown.
     """
     title = "Regularization path: validation accuracy against strength"
-    regs = [r for r in unique(runs["regularizer"]) if r != "none"]
+    # A regularizer with no strength to vary (none, early stopping) has no path.
+    regs = [r for r in unique(runs["regularizer"]) if REGULARIZERS[r].low != REGULARIZERS[r].high]
     if not regs:
         placeholder(path, title, "only none in the grid:\nadd regularizers to a sub-grid")
         return
