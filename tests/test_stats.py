@@ -401,6 +401,21 @@ def test_a_best_value_at_the_edge_of_the_range_is_flagged(value, tried, edge):
     assert compare.edge_of_range(value, tried) == edge
 
 
+@pytest.mark.parametrize(
+    ("reg", "value", "edge"),
+    [
+        ("l2", 100.0, "strongest"),
+        ("l2", 0.1, "weakest"),
+        ("dropout", 0.02, "strongest"),
+        ("max_norm", 1.0, "weakest"),
+        ("dropout", 0.1, ""),
+    ],
+)
+def test_the_strongest_end_depends_on_the_regularizer(reg, value, edge):
+    tried = {"l2": [0.1, 1, 100], "dropout": [0.02, 0.1, 0.9], "max_norm": [0.03, 1.0]}[reg]
+    assert compare.strength_edge(reg, value, tried) == edge
+
+
 def test_the_answer_flags_a_strength_at_the_edge():
     from linbench.summary import EDGE_NOTE, summarize
 
@@ -412,8 +427,8 @@ def test_the_answer_flags_a_strength_at_the_edge():
     predictions = {**predictions, "l2-weak": predictions["none"]}
     text = summarize(runs, LABELS, predictions.get)
     answer = text.split("## How to read")[0]
-    assert "λ = 0.01 (edge)" in answer and EDGE_NOTE in answer
-    assert "best strength at the edge of the range tried in 1" in answer
+    assert "λ = 0.01 (edge: strongest)" in answer and EDGE_NOTE in answer
+    assert "best strength the strongest tried in 1" in answer
 
 
 def test_the_summary_of_the_default_study_is_short():

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .names import STRONGER_WHEN_SMALLER
 from .report import PREDICTIONS_FILE, cells_of, choose, group, regime_keys
 from .stats import paired_difference
 from .text import fmt_number, fmt_strength
@@ -99,6 +100,16 @@ def edge_of_range(value: float, tried: Sequence[float]) -> str:
     return "high" if np.isclose(value, tried[-1]) else ""
 
 
+def strength_edge(regularizer: str, value: float, tried: Sequence[float]) -> str:
+    """``strongest`` or ``weakest`` when `value` is the strongest or weakest strength of
+    `regularizer` tried, else ``""`` (a smaller radius or keep probability is stronger)."""
+    edge = edge_of_range(value, tried)
+    if not edge:
+        return ""
+    smaller_is_stronger = regularizer in STRONGER_WHEN_SMALLER
+    return "strongest" if (edge == "low") == smaller_is_stronger else "weakest"
+
+
 def compare_to_baseline(
     runs: pd.DataFrame,
     settings: pd.DataFrame,
@@ -112,8 +123,9 @@ def compare_to_baseline(
     regularizer and none are each tuned over the same strengths-x-rates-x-batch sizes.
 
     Columns: the regime keys, ``regularizer``, the chosen setting's ``strength``,
-    ``batch_size``, ``learning_rate``, ``strength_edge`` / ``lr_edge`` (``low`` or ``high``
-    when the chosen value is at the edge of the range tried, else ``""``), ``seeds`` (paired:
+    ``batch_size``, ``learning_rate``, ``strength_edge`` (``strongest`` or ``weakest`` when
+    the chosen strength is at that edge of the range tried, else ``""``), ``lr_edge`` (``low``
+    or ``high`` likewise), ``seeds`` (paired:
     the seeds both settings have), ``val_acc_mean``, ``test_acc_mean``, ``baseline_val``,
     ``baseline_test``, ``baseline_lr``, then (test, A = regularizer, B = none)
     ``difference``, ``low``, ``high`` (95 % interval), ``p_value``, ``seed_sd``, ``method``
@@ -165,7 +177,7 @@ def compare_to_baseline(
                 strength=best["strength"],
                 batch_size=best["batch_size"],
                 learning_rate=best["learning_rate"],
-                strength_edge=edge_of_range(best["strength"], tried["strength"]),
+                strength_edge=strength_edge(reg, best["strength"], tried["strength"]),
                 lr_edge=edge_of_range(best["learning_rate"], tried["learning_rate"]),
                 seeds=best["seeds"],
                 val_acc_mean=best["val_acc_mean"],
@@ -276,7 +288,7 @@ def answer_rows(settings: pd.DataFrame, comparisons: pd.DataFrame) -> list[dict]
             "strength": hit["strength"],
             "learning_rate": hit["learning_rate"],
             "seeds": hit["seeds"],
-            "strength_edge": edge_of_range(hit["strength"], tried["strength"]),
+            "strength_edge": strength_edge(hit["regularizer"], hit["strength"], tried["strength"]),
             "lr_edge": edge_of_range(hit["learning_rate"], tried["learning_rate"]),
         }
         entry.update(gain=np.nan, low=np.nan, high=np.nan, verdict="")
@@ -335,9 +347,14 @@ def regularizer_sentences(comparisons: pd.DataFrame) -> list[str]:
             if count:
                 parts.append(f"{words} in {count}")
         line = f"**{reg}**: of {total} regime{'s' if total > 1 else ''}, " + ", ".join(parts)
-        edges = int((rows["strength_edge"] != "").sum()) if "strength_edge" in rows else 0
-        if edges:
-            line += f"; best strength at the edge of the range tried in {edges}"
+        edges = rows["strength_edge"] if "strength_edge" in rows else pd.Series(dtype=str)
+        ends = [
+            f"the {end} tried in {int((edges == end).sum())}"
+            for end in ("strongest", "weakest")
+            if (edges == end).any()
+        ]
+        if ends:
+            line += "; best strength " + " and ".join(ends)
         sentences.append(line + ".")
     return sentences
 

@@ -165,15 +165,16 @@ def _regime_values(row: pd.Series | dict, keys: list[str]) -> list[object]:
     ]
 
 
-EDGE_MARK = " (edge)"
+EDGE_MARK = " (edge"
 EDGE_NOTE = (
-    "(edge): the chosen value is the smallest or largest of the range tried, so the best "
-    "may lie outside it and the gain is a bound."
+    "(edge: …): the chosen strength is the strongest or weakest tried, or the chosen rate "
+    "the lowest or highest, so the best may lie outside the range and the gain is a bound."
 )
 
 
 def _edge(text: str, edge: object) -> str:
-    return text + (EDGE_MARK if isinstance(edge, str) and edge else "")
+    """`text` with the edge it sits at: ``λ = 100 (edge: strongest)``, ``0.01 (edge: high)``."""
+    return text + (f" (edge: {edge})" if isinstance(edge, str) and edge else "")
 
 
 def _answer(
