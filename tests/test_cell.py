@@ -6,7 +6,14 @@ import json
 import numpy as np
 import pytest
 
-from linbench.cell import HISTORY_ROWS, HISTORY_TRAIN_IMAGES, run_bundle
+from linbench import cell as cell_module
+from linbench.cell import (
+    EVAL_EVERY_IMAGES,
+    HISTORY_ROWS,
+    HISTORY_TRAIN_IMAGES,
+    evaluation_interval,
+    run_bundle,
+)
 from linbench.grid import check_bundle, expand_subgrid, make_bundles, parse_cell_path
 from linbench.names import BUNDLE_KEYS, CELL_FILES, CELL_KEYS, MODEL_KEYS, TRAIN_DEFAULTS, Cell
 from linbench.subsets import training_epochs
@@ -111,7 +118,8 @@ def test_one_bundle_writes_every_cells_folder(features, tmp_path):
         assert np.array_equal(
             np.bincount(y_test * 10 + pred, minlength=100).reshape(10, 10), m["test_confusion"]
         )
-        assert len((folder / "history.csv").read_text().splitlines()) == 1 + m["epochs_run"]
+        # 300 images: evaluated once (EVAL_EVERY_IMAGES), after the last epoch
+        assert len((folder / "history.csv").read_text().splitlines()) == 1 + 1
         assert m["best_epoch"] is None  # no early stopping
     assert not list((tmp_path / "out").glob("**/.*.tmp*"))
 
@@ -134,6 +142,31 @@ def test_a_small_training_set_gets_its_update_budget_and_a_short_history(feature
             assert int(rows[-1].split(",")[0]) == m["epochs_run"] == 2560
 
 
+@pytest.mark.parametrize(
+    ("train_size", "epochs", "interval"),
+    [(45000, 20, 1), (10000, 26, 5), (2000, 128, 23), (500, 512, 90), (45000, 400, 10)],
+)
+def test_evaluation_interval(train_size, epochs, interval):
+    """The full split every epoch; small sets once per EVAL_EVERY_IMAGES images; never
+    more than about HISTORY_ROWS evaluations."""
+    assert evaluation_interval(train_size, epochs) == interval
+
+
+@pytest.mark.parametrize("train_size", [100, 500, 2000, 10000, 45000])
+def test_evaluation_scores_few_images_for_the_images_trained(train_size):
+    """What keeps the evaluation at <= 5 % of the training (benchmarks/bench_limit.py): the
+    images the evaluations score (validation, 5,000, and the history subset, each time; the
+    final accuracy on every training image) over the images trained stays below 0.19: 0.12
+    to 0.15 for the small sets, 0.18 for the full split evaluated every epoch (scoring an
+    image costs a quarter to a third of training on one)."""
+    epochs = training_epochs(train_size, 20, TRAIN_DEFAULTS["min_images_seen"])
+    interval = evaluation_interval(train_size, epochs)
+    evaluations = len([e for e in range(1, epochs + 1) if e % interval == 0 or e == epochs])
+    scored = evaluations * (5000 + min(train_size, HISTORY_TRAIN_IMAGES)) + train_size
+    assert scored / (epochs * train_size) < 0.19
+    assert interval * train_size >= min(EVAL_EVERY_IMAGES, epochs * train_size / HISTORY_ROWS)
+
+
 def test_bundle_size_1_gives_the_numbers_of_a_big_bundle(features, tmp_path):
     cells = make_bundles(expand_subgrid(GRID), 12)[0].cells
     settings = {**TRAIN_DEFAULTS, "epochs": 2, "min_images_seen": 0}
@@ -144,9 +177,10 @@ def test_bundle_size_1_gives_the_numbers_of_a_big_bundle(features, tmp_path):
         assert a["val_acc"] == pytest.approx(b["val_acc"], abs=0.002)
 
 
-def test_an_early_stopping_cell_keeps_its_best_validation_epoch(features, tmp_path):
+def test_an_early_stopping_cell_keeps_its_best_validation_epoch(features, tmp_path, monkeypatch):
     """regularizer early_stopping: no penalty, the weights of the best validation epoch,
     whose epoch metrics.json records; the test accuracy is that of those weights."""
+    monkeypatch.setattr(cell_module, "EVAL_EVERY_IMAGES", 1)  # every epoch evaluated
     grid = {**GRID, "loss": ["svm"], "batch_size": [16], "learning_rate": [1.0], "seed": [0]}
     grid = {**grid, "regularizer": ["none", "early_stopping"]}
     grid["strength"] = {"none": [0], "early_stopping": [0]}

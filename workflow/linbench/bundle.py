@@ -89,15 +89,30 @@ def _kind(regularizer: Regularizer) -> str:
 
 
 class _Stack:
-    """The parameters of K models side by side: W_all, b (K*C,) and, per column, the learning
-    rate and momentum of the model it belongs to. Model j owns columns ``j*C .. (j+1)*C - 1``;
-    the models are sorted as :data:`_KINDS` says.
+    """The parameters of K models side by side: W_all, b (K*C,) and each model's learning
+    rate and momentum. Model j owns columns ``j*C .. (j+1)*C - 1``; the models are sorted as
+    :data:`_KINDS` says.
 
     W_all (D, K*C) is kept transposed, as `Wt` (K*C, D): then each group of models is one
     contiguous block of rows, and elementwise work on it (penalties, steps, projections) runs
-    as one flat loop instead of D short ones. The products take the transpose for free."""
+    as one flat loop instead of D short ones. The products take the transpose for free.
 
-    def __init__(self, models: Sequence[Model], W0: np.ndarray) -> None:
+    Why the step is written the way it is (each of these measured, ``benchmarks/
+    bench_limit.py``): at batch 128 one pass over W_all costs 5-10 % of the step's two
+    products, so every pass counts.
+
+    - Work arrays (scores, gradient, masked inputs, penalty terms) are allocated once and
+      written with ``out=``: a fresh 1 MB temporary per operation costs more than the
+      arithmetic on it.
+    - A per-model factor (learning rate, strength) multiplies a block of rows as a scalar,
+      one block per run of equal values (:func:`_runs`): numpy multiplies by a scalar about
+      5x faster than by a broadcast (rows, 1) column.
+    - Each model still gets exactly train's operations in train's order (penalty gradient,
+      then ``W -= lr * dW``), so a float64 bundle equals train bit for bit where the BLAS sums
+      a wide product as it sums a thin one (``tests/test_bundle.py``).
+    """
+
+    def __init__(self, models: Sequence[Model], W0: np.ndarray, batch_size: int) -> None:
         c = W0.shape[1]
         dtype = W0.dtype
         # Stable sort: models of one kind keep their given order.
@@ -114,7 +129,7 @@ class _Stack:
         self.lr = np.array([m.learning_rate for m in self.models])
         self.set_lr_columns()
         momentum = np.array([m.momentum for m in self.models])
-        self.momentum = np.repeat(momentum, c).astype(dtype) if momentum.any() else None
+        self.momentum = _runs(momentum, c, dtype=dtype) if momentum.any() else None
         if self.momentum is not None:
             self.Wt_velocity, self.b_velocity = np.zeros_like(self.Wt), np.zeros_like(self.b)
         self.active = np.ones(self.k, dtype=bool)
@@ -132,23 +147,33 @@ class _Stack:
 
         # Penalties: lambda * sum W^2 on the l2 and elastic net models (times beta for the
         # latter), lambda * sum |W| on the elastic net and l1 models, each with its strength.
-        # Per-model factors come as full arrays shaped like their rows of Wt (see _rows).
         beta = np.array([getattr(m.regularizer, "beta", 1.0) for m in self.models])
         self.l2_models = self._models_of(kinds, "l2", "elastic_net")
         self.l1_models = self._models_of(kinds, "elastic_net", "l1")
-        self.penalized = self._models_of(kinds, "l2", "elastic_net", "l1")
-        if self.penalized is not None:
-            l2_strength = np.where(np.isin(kinds, ("l2", "elastic_net")), strength, 0.0)
-            l2_strength *= np.where(kinds == "elastic_net", beta, 1.0)
-            self.l2_factor = _rows(2 * l2_strength[self.penalized], c, self.Wt)
+        self.en_models = self._models_of(kinds, "elastic_net")
+        self.l1_only = self._models_of(kinds, "l1")
         if self.l2_models is not None:
+            l2_strength = strength * np.where(kinds == "elastic_net", beta, 1.0)
             self.l2_strength = l2_strength[self.l2_models]
+            # (2 lambda beta), per run of rows: the factor train's penalty multiplies W by
+            self.l2_runs = _runs(2 * l2_strength[self.l2_models], c, self.l2_models.start, dtype)
         if self.l1_models is not None:
             self.l1_strength = strength[self.l1_models]
-            self.l1_factor = _rows(self.l1_strength, c, self.Wt)
+            self.l1_runs = _runs(self.l1_strength, c, self.l1_models.start, dtype)
+            self.sign = np.empty_like(self.Wt[self._columns(self.l1_models)])
         self.max_norm_models = self._models_of(kinds, "max_norm")
         if self.max_norm_models is not None:
             self.radius = np.repeat(strength[self.max_norm_models], c).astype(dtype)[:, None]
+
+        # Work arrays, written in place every step.
+        dim = W0.shape[0]
+        self.S = np.empty((batch_size, self.k * c), dtype=dtype)
+        self.dWt = np.empty_like(self.Wt)
+        self.penalty_grad = np.empty_like(self.Wt)
+        self.X_masked = [
+            np.empty((batch_size, dim), dtype=dtype) for dropout, _ in self.inputs if dropout
+        ]
+        self.kept = np.empty((batch_size, dim), dtype=bool)
 
     @staticmethod
     def _models_of(kinds: np.ndarray, *wanted: str) -> slice | None:
@@ -160,26 +185,45 @@ class _Stack:
         return slice(models.start * self.c, models.stop * self.c)
 
     def set_lr_columns(self) -> None:
-        # float32, as train's Python-float learning rate is when it multiplies float32 dW
+        """The learning rates as runs of rows (for Wt) and per column (for b), in Wt's dtype
+        as train's Python-float rate is when it multiplies a float32 gradient."""
+        self.lr_runs = _runs(self.lr, self.c, dtype=self.Wt.dtype)
         self.lr_columns = np.repeat(self.lr, self.c).astype(self.Wt.dtype)
-        self.lr_rows = _rows(self.lr, self.c, self.Wt)
+
+    @staticmethod
+    def gather(X_train: np.ndarray, batch: np.ndarray) -> np.ndarray:
+        """The minibatch's rows of X_train (a copy: fancy indexing is 5x faster than
+        ``np.take`` into a work array)."""
+        return X_train[batch]
+
+    def masked_inputs(self, X_batch: np.ndarray, uniform: np.ndarray | None) -> list:
+        """Every group's inputs: X_batch, and per keep probability the inputs with
+        :meth:`linbench.regularizers.Dropout.apply_mask`'s operations, in work arrays."""
+        n = len(X_batch)
+        X_inputs, masked = [], iter(self.X_masked)
+        for dropout, _ in self.inputs:
+            if dropout is None:
+                X_inputs.append(X_batch)
+                continue
+            out, kept = next(masked)[:n], self.kept[:n]
+            threshold = max(1, round(dropout.strength * 2**16))
+            np.multiply(X_batch, 2**16 / threshold, out=out)
+            np.less(uniform, threshold, out=kept)
+            np.multiply(out, kept, out=out)
+            X_inputs.append(out)
+        return X_inputs
 
     def scores(self, X_inputs: list[np.ndarray]) -> np.ndarray:
-        """Scores (N, K*C) of every model, each on its own inputs."""
-        if len(self.inputs) == 1:
-            S = X_inputs[0] @ self.Wt.T
-        else:
-            S = np.empty((len(X_inputs[0]), self.Wt.shape[0]), dtype=self.Wt.dtype)
-            for X_in, (_, cols) in zip(X_inputs, self.inputs, strict=True):
-                np.matmul(X_in, self.Wt[cols].T, out=S[:, cols])
+        """Scores (N, K*C) of every model, each on its own inputs (a work array)."""
+        S = self.S[: len(X_inputs[0])]
+        for X_in, (_, cols) in zip(X_inputs, self.inputs, strict=True):
+            np.matmul(X_in, self.Wt[cols].T, out=S[:, cols] if len(self.inputs) > 1 else S)
         S += self.b
         return S
 
     def weight_gradient(self, X_inputs: list[np.ndarray], dS: np.ndarray) -> np.ndarray:
         """dW transposed, (K*C, D), from dL/dS (N, K*C): dS.T @ X, each model with its inputs."""
-        if len(self.inputs) == 1:
-            return dS.T @ X_inputs[0]
-        dWt = np.empty_like(self.Wt)
+        dWt = self.dWt
         for X_in, (_, cols) in zip(X_inputs, self.inputs, strict=True):
             np.matmul(dS[:, cols].T, X_in, out=dWt[cols])
         return dWt
@@ -187,49 +231,51 @@ class _Stack:
     def penalties(self, dWt: np.ndarray) -> np.ndarray:
         """Add each model's penalty gradient to dWt, in place; return the penalties (K,).
 
-        The gradient of every penalized model is summed first and then added to dWt, in the
-        order of the regularizers' ``penalty`` (elastic net: 2 lambda beta W + lambda sign W):
-        the same roundings as train, which L1's sign flips would otherwise amplify."""
+        Per model, the operations of the regularizer's ``penalty`` in its order (elastic net:
+        2 lambda beta W + lambda sign W, then added to dW): the same roundings as train,
+        which L1's sign flips would otherwise amplify."""
         values = np.zeros(self.k)
-        if self.penalized is None:
-            return values
-        c = self.c
-        Wt = self.Wt[self._columns(self.penalized)]
-        grad = self.l2_factor * Wt  # 0 on the l1 models
+        c, Wt, grad = self.c, self.Wt, self.penalty_grad
         if self.l2_models is not None:
-            Wt_l2 = Wt[self._columns(self._within(self.l2_models))]
-            squares = _per_model(np.einsum("cd,cd->c", Wt_l2, Wt_l2), c)
+            rows = self._columns(self.l2_models)
+            squares = _per_model(np.einsum("cd,cd->c", Wt[rows], Wt[rows]), c)
             values[self.l2_models] += self.l2_strength * squares
+            for run, factor in self.l2_runs:
+                np.multiply(Wt[run], factor, out=grad[run])
         if self.l1_models is not None:
-            l1_rows = self._columns(self._within(self.l1_models))
-            sign = np.sign(Wt[l1_rows])
-            abs_sums = _per_model(np.einsum("cd,cd->c", sign, Wt[l1_rows]), c)
+            rows = self._columns(self.l1_models)
+            sign = np.sign(Wt[rows], out=self.sign)
+            abs_sums = _per_model(np.einsum("cd,cd->c", sign, Wt[rows]), c)
             values[self.l1_models] += self.l1_strength * abs_sums
-            sign *= self.l1_factor
-            grad[l1_rows] += sign
-        dWt[self._columns(self.penalized)] += grad
+            for run, strength in self.l1_runs:
+                sign[run.start - rows.start : run.stop - rows.start] *= strength
+            if self.en_models is not None:  # elastic net: its L1 term joins its L2 term
+                en = self._columns(self.en_models)
+                grad[en] += sign[: en.stop - en.start]
+            if self.l1_only is not None:
+                l1 = self._columns(self.l1_only)
+                dWt[l1] += sign[l1.start - rows.start :]
+        if self.l2_models is not None:
+            rows = self._columns(self.l2_models)
+            dWt[rows] += grad[rows]
         return values
-
-    def _within(self, models: slice) -> slice:
-        """`models` counted from the first penalized model."""
-        return slice(models.start - self.penalized.start, models.stop - self.penalized.start)
 
     def step(self, dWt: np.ndarray, db: np.ndarray) -> None:
         """One SGD (or momentum) step of every model, in place; then max-norm projections."""
+        for run, lr in self.lr_runs:
+            dWt[run] *= lr
+        db *= self.lr_columns
         if self.momentum is None:
-            dWt *= self.lr_rows
             self.Wt -= dWt
-            db *= self.lr_columns
             self.b -= db
         else:
-            for param, grad, velocity, momentum, lr in (
-                (self.Wt, dWt, self.Wt_velocity, self.momentum[:, None], self.lr_rows),
-                (self.b, db, self.b_velocity, self.momentum, self.lr_columns),
-            ):
-                velocity *= momentum
-                grad *= lr
-                velocity -= grad
-                param += velocity
+            for run, momentum in self.momentum:
+                self.Wt_velocity[run] *= momentum
+                self.b_velocity[run] *= momentum
+            self.Wt_velocity -= dWt
+            self.b_velocity -= db
+            self.Wt += self.Wt_velocity
+            self.b += self.b_velocity
         if self.max_norm_models is not None:
             Wt = self.Wt[self._columns(self.max_norm_models)]
             # summed down D in a (D, columns) copy, as MaxNorm.project sums: bit for bit
@@ -262,23 +308,32 @@ class _Stack:
         return finite.reshape(self.k, self.c).all(axis=1)
 
     def accuracies(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Accuracy (K,) of every model on (X, y), scored in chunks of EVAL_ROWS rows."""
+        """Accuracy (K,) of every model on (X, y), scored in blocks of EVAL_ROWS rows: wide
+        enough to run the product near the BLAS's peak, small enough to stay in cache."""
         correct = np.zeros(self.k, dtype=np.int64)
+        S = np.empty((min(EVAL_ROWS, len(y)), self.k * self.c), dtype=self.Wt.dtype)
         for start in range(0, len(y), EVAL_ROWS):
-            S = X[start : start + EVAL_ROWS] @ self.Wt.T
-            S += self.b
-            pred = S.reshape(len(S), self.k, self.c).argmax(axis=2)
+            X_block = X[start : start + EVAL_ROWS]
+            scores = np.matmul(X_block, self.Wt.T, out=S[: len(X_block)])
+            scores += self.b
+            pred = scores.reshape(len(scores), self.k, self.c).argmax(axis=2)
             correct += (pred == y[start : start + EVAL_ROWS, None]).sum(axis=0)
         return correct / len(y)
 
 
-def _rows(per_model: np.ndarray, num_classes: int, like: np.ndarray) -> np.ndarray:
-    """A per-model value on each of its C rows of Wt, as a full (k*C, D) array of Wt's dtype.
-
-    Full, not a (k*C, 1) column to broadcast: numpy multiplies two contiguous arrays in one
-    vectorised loop, a broadcast column row by row at about half the speed."""
-    column = np.repeat(per_model, num_classes).astype(like.dtype)[:, None]
-    return np.broadcast_to(column, (len(column), like.shape[1])).copy()
+def _runs(
+    per_model: np.ndarray, num_classes: int, first: int = 0, dtype: np.dtype | type = np.float64
+) -> list[tuple[slice, np.generic]]:
+    """Runs of equal per-model values as (rows of Wt, the value as a `dtype` scalar); the
+    models are counted from model `first`."""
+    runs: list[tuple[slice, np.generic]] = []
+    start = 0
+    for j in range(1, len(per_model) + 1):
+        if j == len(per_model) or per_model[j] != per_model[start]:
+            rows = slice((first + start) * num_classes, (first + j) * num_classes)
+            runs.append((rows, np.dtype(dtype).type(per_model[start])))
+            start = j
+    return runs
 
 
 def _per_model(column_values: np.ndarray, num_classes: int) -> np.ndarray:
@@ -291,80 +346,88 @@ def svm_losses(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`linbench.losses.svm_loss` of k models at once, from their scores S (N, k*C).
 
-    Returns the k losses (float64) and dL/dS (N, k*C); the gradients are dW = X.T @ dS and
-    db = dS.sum(axis=0). Same operations as ``svm_loss``, model by model.
+    Returns the k losses (float64) and dL/dS (N, k*C), written over S; the gradients are
+    dW = X.T @ dS and db = dS.sum(axis=0). Same operations as ``svm_loss``, model by model.
     """
-    n = S.shape[0]
-    s = S.reshape(n, k, -1)
-    true = _true_class_index(y, k, s.shape[2])
-    margins = s - S.take(true)[:, :, None] + margin
+    n = len(S)
+    P = _to_planes(S, k)
+    true = _true_class_index(y, k, len(P))
+    margins = P
+    margins -= margins.reshape(-1).take(true)
+    margins += margin
     margins.reshape(-1)[true] = 0
     np.maximum(margins, 0, out=margins)
-    # over the rows first (a fast reduce over the long axis), then per model
-    losses = _per_model(margins.reshape(n, -1).sum(axis=0, dtype=np.float64), s.shape[2]) / n
-    ds = (margins > 0).astype(s.dtype)
-    # violations per model and sample: a matrix-vector product, exact for small counts
-    violations = ds.reshape(-1, s.shape[2]) @ np.ones(s.shape[2], dtype=s.dtype)
-    ds.reshape(-1)[true] = -violations.reshape(n, k)
+    # over the classes (elementwise, fast), then over the samples per model
+    losses = margins.sum(axis=0).sum(axis=0, dtype=np.float64) / n
+    ds = np.greater(margins, 0, out=margins)  # 1.0 where the margin is violated
+    violations = ds.sum(axis=0)  # a count, exact in any order
+    ds.reshape(-1)[true] = -violations
     ds /= n
-    return losses, ds.reshape(n, -1)
+    return losses, _from_planes(ds, S)
 
 
 def softmax_losses(S: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`linbench.losses.softmax_loss` of k models at once (see :func:`svm_losses`).
-
-    Overwrites S."""
-    n = S.shape[0]
-    s = S.reshape(n, k, -1)
-    true = _true_class_index(y, k, s.shape[2])
-    s -= _class_max(s)[:, :, None]
-    exp_s = np.exp(s)
+    """:func:`linbench.losses.softmax_loss` of k models at once (see :func:`svm_losses`)."""
+    n = len(S)
+    P = _to_planes(S, k)
+    true = _true_class_index(y, k, len(P))
+    P -= P.max(axis=0)
+    shifted_true = P.reshape(-1).take(true)
+    exp_s = np.exp(P, out=P)
     sum_exp = _class_sum(exp_s)
-    losses = np.mean(np.log(sum_exp) - S.take(true), axis=0, dtype=np.float64)
+    losses = np.mean(np.log(sum_exp) - shifted_true, axis=0, dtype=np.float64)
     ds = exp_s
-    ds /= sum_exp[:, :, None]
+    ds /= sum_exp
     ds.reshape(-1)[true] -= 1
     ds /= n
-    return losses, ds.reshape(n, -1)
+    return losses, _from_planes(ds, S)
 
 
 # numpy reduces over a short last axis (C = 10) one row at a time: for every model of every
-# sample a call of its inner loop, which costs about 10x the arithmetic. The helpers below
-# loop over the C classes instead, each step one elementwise operation on (N, k) values.
-# (Broadcasting (N, k, 1) values over the classes, as in s - s_true[:, :, None], is fast.)
+# sample a call of its inner loop, which costs about 10x the arithmetic. So the losses work
+# on "class planes": the scores copied once into a (C, N, k) array, where a reduction over
+# the classes is C - 1 elementwise operations on contiguous (N, k) planes, and broadcasting
+# an (N, k) value over the classes is one. (Measured: half the time of the same operations
+# on the strided (N, k, C) view.)
+
+
+def _to_planes(S: np.ndarray, k: int) -> np.ndarray:
+    """Scores (N, k*C) as class planes (C, N, k), a contiguous copy."""
+    n = len(S)
+    return np.ascontiguousarray(S.reshape(n, k, -1).transpose(2, 0, 1))
+
+
+def _from_planes(P: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Class planes (C, N, k) written back into `out` (N, k*C); returns out."""
+    c, n, k = P.shape
+    out.reshape(n, k, c)[...] = P.transpose(1, 2, 0)
+    return out
 
 
 def _true_class_index(y: np.ndarray, k: int, num_classes: int) -> np.ndarray:
-    """Flat indices (N, k) into a C-contiguous (N, k*C) matrix of each sample's true-class
-    entry in every model's block: one ``take`` (or flat assignment) of N*k values instead of
-    3-D fancy indexing."""
-    row_starts = np.arange(len(y)) * (k * num_classes)
-    return (row_starts + y)[:, None] + np.arange(0, k * num_classes, num_classes)
+    """Flat indices (N, k) into class planes (C, N, k) of each sample's true-class entry
+    in every model: one ``take`` (or flat assignment) of N*k values."""
+    n = len(y)
+    return (y * (n * k) + np.arange(n) * k)[:, None] + np.arange(k)
 
 
-def _class_max(s: np.ndarray) -> np.ndarray:
-    """s.max(axis=2) of s (N, k, C), as C - 1 elementwise maxima (exact in any order)."""
-    result = s[:, :, 0].copy()
-    for c in range(1, s.shape[2]):
-        np.maximum(result, s[:, :, c], out=result)
-    return result
-
-
-def _class_sum(s: np.ndarray) -> np.ndarray:
-    """s.sum(axis=2) of s (N, k, C), bit for bit: numpy sums a row of 8 to 128 values with
-    eight running sums (over blocks of 8), adds those pairwise, then the last C % 8 values
-    one by one; we do the same, on (N, k) slices. Other C: numpy's own (slow) reduce."""
-    c = s.shape[2]
+def _class_sum(P: np.ndarray) -> np.ndarray:
+    """The sum over the classes of planes P (C, N, k), bit for bit as numpy sums a row of C
+    values: for 8 to 128 values, eight running sums (over blocks of 8) added pairwise, then
+    the last C % 8 values one by one. Other C: numpy's own reduce, on rows."""
+    c = len(P)
     if not 8 <= c <= 128:
-        return s.sum(axis=2)
-    lanes = [s[:, :, j].copy() for j in range(8)]
+        return np.ascontiguousarray(np.moveaxis(P, 0, -1)).sum(axis=-1)
+    lanes = P[:8].copy()
     for block in range(8, c - c % 8, 8):
-        for j in range(8):
-            lanes[j] += s[:, :, block + j]
-    total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
-    total += (lanes[4] + lanes[5]) + (lanes[6] + lanes[7])
+        lanes += P[block : block + 8]
+    total = lanes[0] + lanes[1]
+    total += lanes[2] + lanes[3]
+    right = lanes[4] + lanes[5]
+    right += lanes[6] + lanes[7]
+    total += right
     for j in range(c - c % 8, c):
-        total += s[:, :, j]
+        total += P[j]
     return total
 
 
@@ -445,7 +508,7 @@ def train_bundle(
     )
     n, dim = X_train.shape
     W0 = init_scale * init_rng.standard_normal((dim, num_classes), dtype=X_train.dtype)
-    stack = _Stack(models, W0)
+    stack = _Stack(models, W0, min(batch_size, n))
     K = stack.k  # below, j numbers the models in the stack's order
     histories: list[list[dict[str, float]]] = [[] for _ in range(K)]
     diverged_epoch: list[int | None] = [None] * K
@@ -467,12 +530,9 @@ def train_bundle(
                 if decaying:
                     _decay_rates(stack, decaying, images_seen)
                 images_seen += len(batch)
-                X_batch = X_train[batch]
+                X_batch = stack.gather(X_train, batch)
                 uniform = random_uint16(X_batch.shape, dropout_rng) if any_dropout else None
-                X_inputs = [
-                    X_batch if dropout is None else dropout.apply_mask(X_batch, uniform)
-                    for dropout, _ in stack.inputs
-                ]
+                X_inputs = stack.masked_inputs(X_batch, uniform)
                 step_losses, dS = losses_of(stack.scores(X_inputs), y_train[batch], K)
                 dWt = stack.weight_gradient(X_inputs, dS)
                 db = dS.sum(axis=0)

@@ -28,13 +28,25 @@ from .train import TrainResult, weight_stats
 log = logging.getLogger(__name__)
 
 HISTORY_ROWS = 40
-"""At most about this many epochs of a run are evaluated and written to ``history.csv``:
-a 500-image cell trained for its update budget runs hundreds of epochs of four steps, and
-evaluating after each would cost more than the training."""
+"""At most about this many epochs of a run are evaluated and written to ``history.csv``."""
 
-HISTORY_TRAIN_IMAGES = 5000
+EVAL_EVERY_IMAGES = 45_000
+"""A run is evaluated (history row, early stopping's candidates) after an epoch only once it
+has trained on at least this many images since the last evaluation (and after the last
+epoch): the full split every epoch, 10,000 images every 5 epochs, 500 images every 90. An
+evaluation scores the validation set and HISTORY_TRAIN_IMAGES training images for every
+model, which costs about a third of training on as many images; more often than this, it
+would cost more than 5 % of the training (``benchmarks/bench_limit.py`` measures it)."""
+
+HISTORY_TRAIN_IMAGES = 1000
 """The per-epoch training accuracy in ``history.csv`` is measured on this many training
 images (a fixed stratified subset); the final ``train_acc`` of ``metrics.json`` on all."""
+
+
+def evaluation_interval(train_size: int, epochs: int) -> int:
+    """Epochs between two evaluations of a run of `epochs` epochs on `train_size` images
+    (see :data:`EVAL_EVERY_IMAGES` and :data:`HISTORY_ROWS`)."""
+    return max(math.ceil(epochs / HISTORY_ROWS), math.ceil(EVAL_EVERY_IMAGES / train_size))
 
 
 def load_split(features_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +128,7 @@ def run_bundle(
         margin=settings["margin"],
         num_classes=num_classes,
         history_train_images=HISTORY_TRAIN_IMAGES,
-        eval_every=math.ceil(epochs / HISTORY_ROWS),
+        eval_every=evaluation_interval(len(y_train), epochs),
     )
     log.info(
         "trained %d models on %d images for %d epochs in %.2f s",
