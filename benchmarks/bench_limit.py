@@ -97,6 +97,15 @@ def compositions() -> dict[str, dict]:
                 "dim": dim,
                 "train_images": 10000,
             }
+    # What the 3 dropout models (3 keep probabilities: 3 masks and 3 thin products) cost.
+    for features in ("hog", "kmeans"):
+        out[f"regimes softmax {features} no dropout"] = {
+            **out[f"regimes softmax {features}"],
+            "group": "regimes without dropout",
+            "models": [
+                Model(make_regularizer(r, s), 1e-2) for r, s in REGIMES_MODELS if r != "dropout"
+            ],
+        }
     for batch_size in (32, 128):
         out[f"sweep softmax hog batch {batch_size}"] = {
             "group": "sweep",

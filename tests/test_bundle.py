@@ -112,8 +112,9 @@ def blas_sums_wide_as_thin(n, dim, k, c=10):
     return np.array_equal((X @ Wt.T)[:, :c], X @ W) and np.array_equal((dS.T @ X)[:c].T, X.T @ ds)
 
 
+@pytest.mark.parametrize("rates", ["one", "per model"])  # row factors as scalars or a column
 @pytest.mark.parametrize("loss", ["svm", "softmax"])
-def test_in_float64_a_bundle_is_bit_identical_to_train(loss):
+def test_in_float64_a_bundle_is_bit_identical_to_train(loss, rates):
     """Same operations in the same order, so only the BLAS can make a difference: a product
     of many models' columns may be summed in another order than one model's. OpenBLAS
     (0.3.31 on this SkylakeX) does so for small products, whose kernel it chooses by shape
@@ -126,7 +127,10 @@ def test_in_float64_a_bundle_is_bit_identical_to_train(loss):
     y = rng.integers(0, 10, 2500)
     X = (centres[y] + rng.normal(size=(2500, 1024))).astype(np.float32).astype(np.float64)
     data = (X[:2000], y[:2000], X[2000:], y[2000:])
-    models = [Model(make_regularizer(reg, s), 1e-2) for reg, s in REGULARIZERS.items()]
+    models = [
+        Model(make_regularizer(reg, s), 1e-2 * (1 + i / 10 if rates == "per model" else 1))
+        for i, (reg, s) in enumerate(REGULARIZERS.items())
+    ]
     models += [
         Model(
             make_regularizer("l2", 1e-2),

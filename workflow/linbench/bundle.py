@@ -7,12 +7,13 @@ and one product ``X_batch @ W_all`` scores every model at once: a thin (batch x 
 product per model uses a small part of what the BLAS can do, a wide one uses much more.
 
 What a model may have of its own (:class:`Model`): learning rate, regularizer and strength,
-momentum, step decay. The penalties act on each model's columns with its own strength; a
-max-norm model's columns are projected on their own; dropout models see other inputs, so
-they get their own products, one per keep probability, with exactly the masks ``train``
-draws for that seed. A model whose loss, weights or bias become non-finite is frozen at
-that step and recorded as diverged in that epoch, as ``train`` would stop it; the others go
-on.
+momentum, step decay, early stopping. The penalties act on each model's columns with its
+own strength; a max-norm model's columns are projected on their own; dropout models see
+other inputs, so they get their own products, one per keep probability, with exactly the
+masks ``train`` draws for that seed. A model whose loss, weights or bias become non-finite
+is frozen at that step and recorded as diverged in that epoch, as ``train`` would stop it;
+the others go on. An early-stopping model keeps a copy of its weights at its best
+evaluation so far.
 
 Each model's result equals ``train``'s for the same settings to float32 rounding
 (``tests/test_bundle.py``). Two differences are on purpose: the per-epoch training accuracy
@@ -44,8 +45,9 @@ from linbench.regularizers import (
 )
 from linbench.train import TrainResult, _check_data, _check_params, decayed_rate
 
-EVAL_ROWS = 8192
-"""Rows scored at once when evaluating: bounds the (rows, K*C) score matrix."""
+EVAL_ROWS = 4096
+"""Rows scored at once when evaluating: bounds the (rows, K*C) score matrix; a block of
+1,000-8,000 rows runs the product near the BLAS's peak."""
 
 
 @dataclass(frozen=True)
@@ -97,19 +99,21 @@ class _Stack:
     contiguous block of rows, and elementwise work on it (penalties, steps, projections) runs
     as one flat loop instead of D short ones. The products take the transpose for free.
 
-    Why the step is written the way it is (each of these measured, ``benchmarks/
-    bench_limit.py``): at batch 128 one pass over W_all costs 5-10 % of the step's two
-    products, so every pass counts.
+    Why the step is written the way it is (measured with ``benchmarks/bench_limit.py``): at
+    batch 128 one elementwise pass over W_all costs 2-6 % of the step's two products, so
+    passes count.
 
     - Work arrays (scores, gradient, masked inputs, penalty terms) are allocated once and
-      written with ``out=``: a fresh 1 MB temporary per operation costs more than the
-      arithmetic on it.
+      written with ``out=``: no temporary the size of W_all or of a minibatch per step.
     - A per-model factor (learning rate, strength) multiplies a block of rows as a scalar,
-      one block per run of equal values (:func:`_runs`): numpy multiplies by a scalar about
-      5x faster than by a broadcast (rows, 1) column.
+      one block per run of equal values (:class:`_RowFactors`): numpy multiplies by a scalar
+      3-7x faster than by a broadcast (rows, 1) column (which it still uses when the values
+      change often, as the learning rates of a sweep bundle do).
     - Each model still gets exactly train's operations in train's order (penalty gradient,
       then ``W -= lr * dW``), so a float64 bundle equals train bit for bit where the BLAS sums
-      a wide product as it sums a thin one (``tests/test_bundle.py``).
+      a wide product as it sums a thin one (``tests/test_bundle.py``). This is also why the
+      dropout models keep a (thin, slower) product per keep probability: each sees its own
+      masked inputs, and no exact product of several of them does less work.
     """
 
     def __init__(self, models: Sequence[Model], W0: np.ndarray, batch_size: int) -> None:
@@ -129,7 +133,7 @@ class _Stack:
         self.lr = np.array([m.learning_rate for m in self.models])
         self.set_lr_columns()
         momentum = np.array([m.momentum for m in self.models])
-        self.momentum = _runs(momentum, c, dtype=dtype) if momentum.any() else None
+        self.momentum = _RowFactors(momentum, c, dtype) if momentum.any() else None
         if self.momentum is not None:
             self.Wt_velocity, self.b_velocity = np.zeros_like(self.Wt), np.zeros_like(self.b)
         self.active = np.ones(self.k, dtype=bool)
@@ -156,10 +160,10 @@ class _Stack:
             l2_strength = strength * np.where(kinds == "elastic_net", beta, 1.0)
             self.l2_strength = l2_strength[self.l2_models]
             # (2 lambda beta), per run of rows: the factor train's penalty multiplies W by
-            self.l2_runs = _runs(2 * l2_strength[self.l2_models], c, self.l2_models.start, dtype)
+            self.l2_factors = _RowFactors(2 * l2_strength[self.l2_models], c, dtype)
         if self.l1_models is not None:
             self.l1_strength = strength[self.l1_models]
-            self.l1_runs = _runs(self.l1_strength, c, self.l1_models.start, dtype)
+            self.l1_factors = _RowFactors(self.l1_strength, c, dtype)
             self.sign = np.empty_like(self.Wt[self._columns(self.l1_models)])
         self.max_norm_models = self._models_of(kinds, "max_norm")
         if self.max_norm_models is not None:
@@ -173,7 +177,7 @@ class _Stack:
         self.X_masked = [
             np.empty((batch_size, dim), dtype=dtype) for dropout, _ in self.inputs if dropout
         ]
-        self.kept = np.empty((batch_size, dim), dtype=bool)
+        self.kept = np.empty((batch_size, dim) if self.X_masked else 0, dtype=bool)
 
     @staticmethod
     def _models_of(kinds: np.ndarray, *wanted: str) -> slice | None:
@@ -187,7 +191,7 @@ class _Stack:
     def set_lr_columns(self) -> None:
         """The learning rates as runs of rows (for Wt) and per column (for b), in Wt's dtype
         as train's Python-float rate is when it multiplies a float32 gradient."""
-        self.lr_runs = _runs(self.lr, self.c, dtype=self.Wt.dtype)
+        self.lr_factors = _RowFactors(self.lr, self.c, self.Wt.dtype)
         self.lr_columns = np.repeat(self.lr, self.c).astype(self.Wt.dtype)
 
     @staticmethod
@@ -240,15 +244,13 @@ class _Stack:
             rows = self._columns(self.l2_models)
             squares = _per_model(np.einsum("cd,cd->c", Wt[rows], Wt[rows]), c)
             values[self.l2_models] += self.l2_strength * squares
-            for run, factor in self.l2_runs:
-                np.multiply(Wt[run], factor, out=grad[run])
+            self.l2_factors.multiply(Wt[rows], out=grad[rows])
         if self.l1_models is not None:
             rows = self._columns(self.l1_models)
             sign = np.sign(Wt[rows], out=self.sign)
             abs_sums = _per_model(np.einsum("cd,cd->c", sign, Wt[rows]), c)
             values[self.l1_models] += self.l1_strength * abs_sums
-            for run, strength in self.l1_runs:
-                sign[run.start - rows.start : run.stop - rows.start] *= strength
+            self.l1_factors.multiply(sign, out=sign)
             if self.en_models is not None:  # elastic net: its L1 term joins its L2 term
                 en = self._columns(self.en_models)
                 grad[en] += sign[: en.stop - en.start]
@@ -262,16 +264,14 @@ class _Stack:
 
     def step(self, dWt: np.ndarray, db: np.ndarray) -> None:
         """One SGD (or momentum) step of every model, in place; then max-norm projections."""
-        for run, lr in self.lr_runs:
-            dWt[run] *= lr
+        self.lr_factors.multiply(dWt, out=dWt)
         db *= self.lr_columns
         if self.momentum is None:
             self.Wt -= dWt
             self.b -= db
         else:
-            for run, momentum in self.momentum:
-                self.Wt_velocity[run] *= momentum
-                self.b_velocity[run] *= momentum
+            self.momentum.multiply(self.Wt_velocity, out=self.Wt_velocity)
+            self.momentum.multiply(self.b_velocity, out=self.b_velocity)
             self.Wt_velocity -= dWt
             self.b_velocity -= db
             self.Wt += self.Wt_velocity
@@ -321,19 +321,34 @@ class _Stack:
         return correct / len(y)
 
 
-def _runs(
-    per_model: np.ndarray, num_classes: int, first: int = 0, dtype: np.dtype | type = np.float64
-) -> list[tuple[slice, np.generic]]:
-    """Runs of equal per-model values as (rows of Wt, the value as a `dtype` scalar); the
-    models are counted from model `first`."""
-    runs: list[tuple[slice, np.generic]] = []
-    start = 0
-    for j in range(1, len(per_model) + 1):
-        if j == len(per_model) or per_model[j] != per_model[start]:
-            rows = slice((first + start) * num_classes, (first + j) * num_classes)
-            runs.append((rows, np.dtype(dtype).type(per_model[start])))
-            start = j
-    return runs
+class _RowFactors:
+    """A per-model factor for the rows of a block of models (C rows each), in the block's
+    dtype (as train's Python-float factor is when it multiplies a float32 array).
+
+    :meth:`multiply` multiplies each row by its model's factor: per run of models with equal
+    factors, a block of rows times a scalar, or, when there are more than MAX_RUNS runs, the
+    whole block times a (rows, 1) column (one numpy call; per-run calls would cost more)."""
+
+    MAX_RUNS = 4
+
+    def __init__(self, per_model: np.ndarray, num_classes: int, dtype: np.dtype | type) -> None:
+        scalar = np.dtype(dtype).type
+        self.runs: list[tuple[slice, np.generic]] = []
+        start = 0
+        for j in range(1, len(per_model) + 1):
+            if j == len(per_model) or per_model[j] != per_model[start]:
+                rows = slice(start * num_classes, j * num_classes)
+                self.runs.append((rows, scalar(per_model[start])))
+                start = j
+        self.column = np.repeat(per_model, num_classes).astype(dtype)[:, None]
+
+    def multiply(self, A: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """out = A times each row's factor; A and out are (rows, D) or (rows,)."""
+        if len(self.runs) > self.MAX_RUNS:
+            return np.multiply(A, self.column if A.ndim == 2 else self.column[:, 0], out=out)
+        for rows, factor in self.runs:
+            np.multiply(A[rows], factor, out=out[rows])
+        return out
 
 
 def _per_model(column_values: np.ndarray, num_classes: int) -> np.ndarray:
