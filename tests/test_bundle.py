@@ -2,15 +2,18 @@
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info
 
 from linbench.bundle import (
     Model,
-    _class_max,
     _class_sum,
+    _from_planes,
+    _to_planes,
     _true_class_index,
     stratified_subset,
     train_bundle,
 )
+from linbench.losses import predict
 from linbench.regularizers import make_regularizer
 from linbench.train import train
 
@@ -116,25 +119,66 @@ def test_dropout_keep_probabilities_interleaved_by_the_rates_each_keep_their_mas
         assert_same_model(bundled, alone, train_acc, model)
 
 
+def blas_sums_wide_as_thin(n, dim, k, c=10):
+    """Whether this BLAS gives one model's float64 products (scores X @ W and gradient
+    X.T @ ds, as train computes them) bit for bit inside a bundle's wide products of k
+    models (X @ W_all and dS.T @ X)."""
+    rng = np.random.default_rng(0)
+    X, W, ds = (rng.standard_normal(shape) for shape in ((n, dim), (dim, c), (n, c)))
+    Wt, dS = np.tile(W.T, (k, 1)), np.tile(ds, (1, k))
+    return np.array_equal((X @ Wt.T)[:, :c], X @ W) and np.array_equal((dS.T @ X)[:c].T, X.T @ ds)
+
+
+@pytest.mark.parametrize("rates", ["one", "per model"])  # row factors as scalars or a column
 @pytest.mark.parametrize("loss", ["svm", "softmax"])
-def test_in_float64_a_bundle_is_bit_identical_to_train(data, loss):
-    """Same operations in the same order: only the BLAS's float32 roundings differ above."""
-    data = [a.astype(np.float64) if a.dtype == np.float32 else a for a in data]
-    models = [Model(make_regularizer(reg, s), 1e-2) for reg, s in REGULARIZERS.items()]
+def test_in_float64_a_bundle_is_bit_identical_to_train(loss, rates):
+    """Same operations in the same order, so only the BLAS can make a difference: a product
+    of many models' columns may be summed in another order than one model's. OpenBLAS
+    (0.3.31 on this SkylakeX) does so for small products, whose kernel it chooses by shape
+    (e.g. 64 x 324 x 10, train's product at batch 64 on HOG features: its "small matrix"
+    kernel, while the bundle's 64 x 324 x 60 is not small; differences of 1e-17). So the test
+    runs where the products are large enough, and asserts bit identity when this BLAS sums
+    those shapes alike (checked first; else 1e-12, a few roundings of float64)."""
+    rng = np.random.default_rng(0)
+    centres = 0.15 * rng.normal(size=(10, 1024))
+    y = rng.integers(0, 10, 2500)
+    X = (centres[y] + rng.normal(size=(2500, 1024))).astype(np.float32).astype(np.float64)
+    data = (X[:2000], y[:2000], X[2000:], y[2000:])
+    models = [
+        Model(make_regularizer(reg, s), 1e-2 * (1 + i / 10 if rates == "per model" else 1))
+        for i, (reg, s) in enumerate(REGULARIZERS.items())
+    ]
     models += [
         Model(
             make_regularizer("l2", 1e-2),
             1e-1,
             momentum=0.9,
             lr_decay=0.5,
-            lr_decay_every_images=3000,  # in the second of four epochs of 2,000 images
+            lr_decay_every_images=3000,  # in the second of three epochs of 2,000 images
         )
     ]
-    result = train_bundle(*data, models, loss=loss, batch_size=64, epochs=4, seed=3)
+    result = train_bundle(*data, models, loss=loss, batch_size=100, epochs=3, seed=3)
+    plain_models = len(models) - 1  # the dropout model has its own (thin) products
+    exact = blas_sums_wide_as_thin(100, 1024, plain_models)
     for model, bundled in zip(models, result.models, strict=True):
-        alone = single(data, model, loss, 64, epochs=4)
-        np.testing.assert_array_equal(bundled.W, alone.W)
-        np.testing.assert_array_equal(bundled.b, alone.b)
+        alone = single(data, model, loss, 100, epochs=3)
+        if exact:
+            np.testing.assert_array_equal(bundled.W, alone.W)
+            np.testing.assert_array_equal(bundled.b, alone.b)
+        else:
+            np.testing.assert_allclose(bundled.W, alone.W, rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(bundled.b, alone.b, rtol=1e-12, atol=1e-15)
+
+
+def test_the_bit_identity_check_sees_this_blas():
+    """On the OpenBLAS of the project's machine (SkylakeX kernels) the float64 test above
+    asserts bit identity (not the tolerance), and train's thin product at batch 64 on 324
+    features is summed otherwise than the bundle's: why that test does not run there."""
+    blas = [b.get("architecture") for b in threadpool_info() if b["internal_api"] == "openblas"]
+    if "SkylakeX" not in blas:
+        pytest.skip("another BLAS: its kernels choose other summation orders")
+    assert blas_sums_wide_as_thin(100, 1024, 6)
+    assert not blas_sums_wide_as_thin(64, 324, 6)
 
 
 def test_momentum_and_step_decay_per_model(data):
@@ -228,15 +272,56 @@ def test_bad_models_are_clear_errors(data, models, message):
         train_bundle(*data, models, loss="svm", batch_size=32, epochs=1, seed=0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("num_classes", [3, 10, 17])
-def test_class_axis_helpers_equal_numpy_bit_for_bit(num_classes):
-    """The per-class loops give what numpy's reductions over the class axis give, in the same
-    summation order (the float64 bundle equals train bit for bit only then)."""
+def test_class_plane_helpers_equal_numpy_bit_for_bit(num_classes, dtype):
+    """The sum over the class planes gives what numpy's sum over the class axis gives, in
+    the same summation order (the float64 bundle equals train bit for bit only then)."""
     rng = np.random.default_rng(num_classes)
     n, k = 37, 5
-    s = np.exp(4 * rng.standard_normal((n, k, num_classes)))
+    s = np.exp(4 * rng.standard_normal((n, k, num_classes))).astype(dtype)
     y = rng.integers(0, num_classes, n)
-    np.testing.assert_array_equal(_class_sum(s), s.sum(axis=2))
-    np.testing.assert_array_equal(_class_max(s), s.max(axis=2))
+    planes = _to_planes(s.reshape(n, -1), k)
+    assert planes.shape == (num_classes, n, k) and planes.flags.c_contiguous
+    np.testing.assert_array_equal(_class_sum(planes), s.sum(axis=2))
     true = _true_class_index(y, k, num_classes)
-    np.testing.assert_array_equal(s.reshape(n, -1).take(true), s[np.arange(n), :, y])
+    np.testing.assert_array_equal(planes.reshape(-1).take(true), s[np.arange(n), :, y])
+    out = np.empty((n, k * num_classes), dtype=dtype)
+    np.testing.assert_array_equal(_from_planes(planes, out), s.reshape(n, -1))
+
+
+def test_history_on_a_validation_subset_and_the_returned_weights_on_all(data):
+    """Evaluations during training score a stratified validation subset (cheap, so a run can
+    be evaluated often for early stopping); the accuracy of the weights returned, which
+    chooses settings, is measured on the whole validation set."""
+    X, y, Xv, yv = data
+    models = [
+        Model(make_regularizer("none", 0.0), 1e-2),
+        Model(make_regularizer("early_stopping", 0.0), 1e-2, early_stopping=True),
+    ]
+    result = train_bundle(
+        X,
+        y,
+        Xv,
+        yv,
+        models,
+        loss="softmax",
+        batch_size=64,
+        epochs=6,
+        seed=3,
+        history_val_images=100,
+    )
+    rows = stratified_subset(yv, 100)
+    assert result.history_val_images == 100
+    for model, res, val_acc in zip(models, result.models, result.val_acc, strict=True):
+        assert val_acc == pytest.approx(np.mean(predict(res.W, res.b, Xv) == yv))
+        last = res.history[-1]
+        if not model.early_stopping:
+            assert last["val_acc"] == pytest.approx(
+                np.mean(predict(res.W, res.b, Xv[rows]) == yv[rows])
+            )
+    stopped = result.models[1]
+    chosen = max(row["val_acc"] for row in stopped.history)
+    assert next(r for r in stopped.history if r["epoch"] == stopped.best_epoch)["val_acc"] == chosen
+    full = train_bundle(X, y, Xv, yv, models[:1], loss="softmax", batch_size=64, epochs=6, seed=3)
+    assert full.val_acc[0] == full.models[0].val_acc  # without a subset: the history's own

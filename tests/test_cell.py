@@ -6,7 +6,16 @@ import json
 import numpy as np
 import pytest
 
-from linbench.cell import HISTORY_ROWS, HISTORY_TRAIN_IMAGES, run_bundle
+from linbench import cell as cell_module
+from linbench.cell import (
+    EVAL_EVERY_IMAGES,
+    HISTORY_ROWS,
+    HISTORY_TRAIN_IMAGES,
+    HISTORY_VAL_IMAGES,
+    MIN_EVALUATIONS,
+    evaluation_interval,
+    run_bundle,
+)
 from linbench.grid import check_bundle, expand_subgrid, make_bundles, parse_cell_path
 from linbench.names import BUNDLE_KEYS, CELL_FILES, CELL_KEYS, MODEL_KEYS, TRAIN_DEFAULTS, Cell
 from linbench.subsets import training_epochs
@@ -111,7 +120,8 @@ def test_one_bundle_writes_every_cells_folder(features, tmp_path):
         assert np.array_equal(
             np.bincount(y_test * 10 + pred, minlength=100).reshape(10, 10), m["test_confusion"]
         )
-        assert len((folder / "history.csv").read_text().splitlines()) == 1 + m["epochs_run"]
+        # 300 images, 3 epochs: evaluated after every epoch (MIN_EVALUATIONS)
+        assert len((folder / "history.csv").read_text().splitlines()) == 1 + 3
         assert m["best_epoch"] is None  # no early stopping
     assert not list((tmp_path / "out").glob("**/.*.tmp*"))
 
@@ -134,6 +144,43 @@ def test_a_small_training_set_gets_its_update_budget_and_a_short_history(feature
             assert int(rows[-1].split(",")[0]) == m["epochs_run"] == 1280
 
 
+@pytest.mark.parametrize(
+    ("train_size", "epochs", "interval"),
+    [
+        (45000, 20, 1),
+        (10000, 26, 2),
+        (2000, 128, 8),
+        (500, 512, 30),
+        (500, 256, 25),
+        (45000, 400, 10),
+    ],
+)
+def test_evaluation_interval(train_size, epochs, interval):
+    """The full split every epoch; small sets once per EVAL_EVERY_IMAGES images but at least
+    about MIN_EVALUATIONS times (early stopping's candidates); never more than about
+    HISTORY_ROWS evaluations."""
+    assert evaluation_interval(train_size, epochs) == interval
+
+
+@pytest.mark.parametrize("train_size", [100, 500, 2000, 10000, 45000])
+def test_evaluation_scores_few_images_for_the_images_trained(train_size):
+    """What keeps the evaluation near 5 % of the training (benchmarks/bench_limit.py): the
+    images the evaluations score (the validation and training history subsets each time; the
+    whole validation and training sets once, at the end) over the images trained stays below
+    a quarter (scoring an image costs a quarter to a third of training on one), while every run
+    gets at least about MIN_EVALUATIONS evaluations for early stopping to choose from."""
+    epochs = training_epochs(train_size, 20, TRAIN_DEFAULTS["min_images_seen"])
+    interval = evaluation_interval(train_size, epochs)
+    evaluations = len([e for e in range(1, epochs + 1) if e % interval == 0 or e == epochs])
+    per_evaluation = HISTORY_VAL_IMAGES + min(train_size, HISTORY_TRAIN_IMAGES)
+    scored = evaluations * per_evaluation + 5000 + train_size
+    assert scored / (epochs * train_size) < 0.25
+    assert evaluations >= min(MIN_EVALUATIONS, epochs)
+    assert interval * train_size >= min(EVAL_EVERY_IMAGES, epochs * train_size / HISTORY_ROWS) or (
+        evaluations <= MIN_EVALUATIONS + 1
+    )
+
+
 def test_bundle_size_1_gives_the_numbers_of_a_big_bundle(features, tmp_path):
     cells = make_bundles(expand_subgrid(GRID), 12)[0].cells
     settings = {**TRAIN_DEFAULTS, "epochs": 2, "min_images_seen": 0}
@@ -144,9 +191,10 @@ def test_bundle_size_1_gives_the_numbers_of_a_big_bundle(features, tmp_path):
         assert a["val_acc"] == pytest.approx(b["val_acc"], abs=0.002)
 
 
-def test_an_early_stopping_cell_keeps_its_best_validation_epoch(features, tmp_path):
+def test_an_early_stopping_cell_keeps_its_best_validation_epoch(features, tmp_path, monkeypatch):
     """regularizer early_stopping: no penalty, the weights of the best validation epoch,
     whose epoch metrics.json records; the test accuracy is that of those weights."""
+    monkeypatch.setattr(cell_module, "EVAL_EVERY_IMAGES", 1)  # every epoch evaluated
     grid = {**GRID, "loss": ["svm"], "batch_size": [16], "learning_rate": [1.0], "seed": [0]}
     grid = {**grid, "regularizer": ["none", "early_stopping"]}
     grid["strength"] = {"none": [0], "early_stopping": [0]}

@@ -29,13 +29,37 @@ from .train import TrainResult, weight_stats
 log = logging.getLogger(__name__)
 
 HISTORY_ROWS = 40
-"""At most about this many epochs of a run are evaluated and written to ``history.csv``:
-a 500-image cell trained for its update budget runs hundreds of epochs of four steps, and
-evaluating after each would cost more than the training."""
+"""At most about this many epochs of a run are evaluated and written to ``history.csv``."""
 
-HISTORY_TRAIN_IMAGES = 5000
+EVAL_EVERY_IMAGES = 15_000
+"""A run is evaluated (history row, early stopping's candidates) after an epoch only once it
+has trained on at least this many images since the last evaluation (and after the last
+epoch): the full split every epoch, 5,000 images every 3 epochs. An evaluation scores
+HISTORY_VAL_IMAGES validation and HISTORY_TRAIN_IMAGES training images for every model,
+which costs about a third of training on as many images: a few per cent of the training
+(``benchmarks/bench_limit.py`` measures it). The accuracies of the weights a run returns
+are measured once, at the end, on the whole validation and training sets."""
+
+HISTORY_TRAIN_IMAGES = 1000
 """The per-epoch training accuracy in ``history.csv`` is measured on this many training
 images (a fixed stratified subset); the final ``train_acc`` of ``metrics.json`` on all."""
+
+HISTORY_VAL_IMAGES = 1000
+"""The per-epoch validation accuracy in ``history.csv`` (and early stopping's choice) is
+measured on this many validation images (a fixed stratified subset); ``val_acc`` of
+``metrics.json``, which chooses settings, on all of them."""
+
+MIN_EVALUATIONS = 10
+"""...but every run is evaluated at least about this many times: early stopping chooses among
+the evaluations, and a handful of them (a 500-image run of 128,000 images) would make it a
+straw man."""
+
+
+def evaluation_interval(train_size: int, epochs: int) -> int:
+    """Epochs between two evaluations of a run of `epochs` epochs on `train_size` images
+    (see :data:`EVAL_EVERY_IMAGES`, :data:`MIN_EVALUATIONS` and :data:`HISTORY_ROWS`)."""
+    sparse = min(math.ceil(EVAL_EVERY_IMAGES / train_size), max(1, epochs // MIN_EVALUATIONS))
+    return max(math.ceil(epochs / HISTORY_ROWS), sparse)
 
 
 def load_split(features_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +144,8 @@ def run_bundle(
         margin=settings["margin"],
         num_classes=num_classes,
         history_train_images=HISTORY_TRAIN_IMAGES,
-        eval_every=math.ceil(epochs / HISTORY_ROWS),
+        history_val_images=HISTORY_VAL_IMAGES,
+        eval_every=evaluation_interval(len(y_train), epochs),
     )
     log.info(
         "trained %d models on %d images for %d epochs in %.2f s",
@@ -137,14 +162,18 @@ def run_bundle(
             cell,
             result,
             train_acc,
+            val_acc,
             X_test,
             y_test,
             num_classes,
             epochs=epochs,
             history_train_images=bundle.history_train_images,
+            history_val_images=bundle.history_val_images,
             **counts,
         )
-        for cell, result, train_acc in zip(cells, bundle.models, bundle.train_acc, strict=True)
+        for cell, result, train_acc, val_acc in zip(
+            cells, bundle.models, bundle.train_acc, bundle.val_acc, strict=True
+        )
     ]
 
 
@@ -153,6 +182,7 @@ def write_cell(
     cell: Cell,
     result: TrainResult,
     train_acc: float,
+    val_acc: float,
     X_test: np.ndarray,
     y_test: np.ndarray,
     num_classes: int,
@@ -171,7 +201,7 @@ def write_cell(
         "diverged_epoch": result.diverged_epoch,
         "best_epoch": result.best_epoch,  # early stopping: the epoch of the weights kept
         "train_acc": float(train_acc),
-        "val_acc": float(result.val_acc),
+        "val_acc": float(val_acc),
         "test_acc": float(np.mean(test_pred == y_test)),
         "final_loss": _finite_or_none(result.final_loss),
         "train_seconds": float(result.seconds),

@@ -1,0 +1,348 @@
+"""The bundle trainer against the machine's limit (issue 21): useful flops / sgemm, per phase.
+
+For each of the default study's bundle compositions (below), on synthetic float32 data of
+the right widths, one BLAS thread:
+
+- the *useful* work of a training step is 4 x B x D x C flops per model (the scores
+  ``X_batch @ W`` and the weight gradient ``X_batch.T @ dS``, 2 B D C each);
+- *sgemm* is those two products for all K models at once, ``X_batch @ W_all`` (B, D) @
+  (D, K*C) and ``X_batch.T @ dS`` (D, B) @ (B, K*C), timed alone on the same shapes in the
+  same run: what this machine can do for that work;
+- the trainer's rate is the useful work of every step over the wall time of
+  :func:`linbench.bundle.train_bundle` (its per-epoch evaluation included, as a study job
+  runs it: the history's evaluations on the validation set and HISTORY_TRAIN_IMAGES training
+  images as ``cell.evaluation_interval`` schedules them, the final one on all training images);
+- ``ratio`` = trainer rate / sgemm rate (issue 21: >= 0.60 at 1,600 and 1,774 features,
+  >= 0.50 at 324);
+- the per-phase profile times the bundle's functions by wrapping them (the products, the
+  loss and its gradient over the scores, penalties and steps, dropout masks and masked
+  products, evaluation); ``bookkeeping`` is the rest (minibatch gather, bias gradient,
+  divergence checks, the Python loop);
+- ``eval share``: the evaluation's time over the training's (issue 21: <= 5 %): the time per
+  image scored and per training step measured here, projected to each training-set size of
+  the regimes sub-grid with the study's schedule (epochs from ``min_images_seen``,
+  evaluations from ``cell.evaluation_interval``, the final accuracy on every training image).
+
+Times are CPU times of this process (one BLAS thread): on a machine shared with other jobs
+they count the work done, not the waiting. Medians over ``--repeats`` interleaved runs.
+Results: ``benchmarks/out/bench_limit.json``.
+
+    .venv/bin/python benchmarks/bench_limit.py                     # ~3 min
+    .venv/bin/python benchmarks/bench_limit.py --only regimes --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow"))
+
+from linbench import bundle as bundle_module  # noqa: E402
+from linbench.bundle import Model, train_bundle  # noqa: E402
+from linbench.cell import HISTORY_TRAIN_IMAGES, evaluation_interval  # noqa: E402
+from linbench.io import write_json  # noqa: E402
+from linbench.names import TRAIN_DEFAULTS  # noqa: E402
+from linbench.regularizers import make_regularizer  # noqa: E402
+from linbench.subsets import training_epochs  # noqa: E402
+
+C = 10
+VAL_IMAGES = 5000
+# The regimes sub-grid of config/config.yaml: every regularizer setting of one loss.
+REGIMES_MODELS = (
+    [("none", 0.0)]
+    + [("l1", s) for s in (1e-5, 1e-4, 1e-3, 1e-2)]
+    + [("l2", s) for s in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)]
+    + [("elastic_net", s) for s in (1e-4, 1e-3, 1e-2)]
+    + [("max_norm", s) for s in (0.1, 0.3, 1.0, 3.0, 10.0)]
+    + [("dropout", p) for p in (0.2, 0.5, 0.9)]
+)
+REGIMES_SIZES = (500, 2000, 10000, 45000)
+# The sweep sub-grid: 8 regularizer settings x 6 learning rates = one bundle of 48.
+SWEEP_MODELS = [
+    ("none", 0.0),
+    ("l1", 1e-3),
+    ("l1", 1e-2),
+    ("l2", 1e-2),
+    ("l2", 1e-1),
+    ("elastic_net", 1e-2),
+    ("max_norm", 0.5),
+    ("dropout", 0.5),
+]
+SWEEP_RATES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 100.0)
+# Feature widths of the default study's sets: hog, kmeans (400 centroids x 4), hog_fine.
+WIDTHS = {"hog": 324, "kmeans": 1600, "hog_fine": 1774}
+
+
+def compositions() -> dict[str, dict]:
+    """name -> {models, loss, batch_size, dim, train_images}."""
+    out = {}
+    for loss in ("softmax", "svm"):
+        for features, dim in WIDTHS.items():
+            out[f"regimes {loss} {features}"] = {
+                "group": "regimes",
+                "models": [Model(make_regularizer(r, s), 1e-2) for r, s in REGIMES_MODELS],
+                "loss": loss,
+                "batch_size": 128,
+                "dim": dim,
+                "train_images": 10000,
+            }
+    # What the 3 dropout models (3 keep probabilities: 3 masks and 3 thin products) cost.
+    for features in ("hog", "kmeans"):
+        out[f"regimes softmax {features} no dropout"] = {
+            **out[f"regimes softmax {features}"],
+            "group": "regimes without dropout",
+            "models": [
+                Model(make_regularizer(r, s), 1e-2) for r, s in REGIMES_MODELS if r != "dropout"
+            ],
+        }
+    for batch_size in (32, 128):
+        out[f"sweep softmax hog batch {batch_size}"] = {
+            "group": "sweep",
+            "models": [
+                Model(make_regularizer(r, s), lr) for r, s in SWEEP_MODELS for lr in SWEEP_RATES
+            ],
+            "loss": "softmax",
+            "batch_size": batch_size,
+            "dim": WIDTHS["hog"],
+            "train_images": 10000,
+        }
+    out["full-batch softmax kmeans"] = {
+        "group": "full-batch",
+        "models": [Model(make_regularizer(r, s), 1e-2) for r, s in REGIMES_MODELS],
+        "loss": "softmax",
+        "batch_size": 10000,
+        "dim": WIDTHS["kmeans"],
+        "train_images": 10000,
+    }
+    return out
+
+
+def synthetic(n: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Standardised-looking float32 features with some class signal, and labels."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, C, n)
+    centres = 0.3 * rng.standard_normal((C, dim), dtype=np.float32)
+    X = rng.standard_normal((n, dim), dtype=np.float32)
+    X += centres[y]
+    return X, y
+
+
+def sgemm_seconds(batch: int, dim: int, columns: int, repeats: int = 5) -> float:
+    """Median time of the two products of a step on these shapes, for all models at once."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((batch, dim), dtype=np.float32)
+    W = rng.standard_normal((dim, columns), dtype=np.float32)
+    dS = rng.standard_normal((batch, columns), dtype=np.float32)
+    per_call = []
+    for _ in range(repeats):
+        calls, start = 0, time.process_time()
+        while time.process_time() - start < 0.05 or calls < 3:
+            X @ W
+            X.T @ dS
+            calls += 1
+        per_call.append((time.process_time() - start) / calls)
+    return statistics.median(per_call)
+
+
+# ----------------------------------------------------------------------------- profile
+
+PHASES = (
+    (bundle_module._Stack, "scores", "products"),
+    (bundle_module._Stack, "weight_gradient", "products"),
+    (bundle_module, "random_uint16", "dropout masks"),
+    (bundle_module._Stack, "masked_inputs", "dropout masks"),
+    (bundle_module._Stack, "gather", "minibatch gather"),
+    (bundle_module, "svm_losses", "loss and its gradient"),
+    (bundle_module, "softmax_losses", "loss and its gradient"),
+    (bundle_module._Stack, "penalties", "penalties, step, projections"),
+    (bundle_module._Stack, "step", "penalties, step, projections"),
+    (bundle_module, "_accuracies", "evaluation"),
+)
+"""(module or class, attribute, phase): the functions of a step the profile times. The
+products include the dropout models' own (masked) products: one per keep probability."""
+
+
+class Profile:
+    """Wraps the PHASES functions with timers while active; nested calls count once."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._depth = 0
+        self._saved: list[tuple[object, str, object]] = []
+
+    def __enter__(self) -> Profile:
+        for owner, name, phase in PHASES:
+            if name not in vars(owner):
+                continue
+            original = vars(owner)[name]
+            self._saved.append((owner, name, original))
+            setattr(owner, name, self._timed(original, phase))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, original in reversed(self._saved):
+            setattr(owner, name, original)
+        self._saved.clear()
+
+    def _timed(self, function, phase: str):
+        if isinstance(function, staticmethod):
+            return staticmethod(self._timed(function.__func__, phase))
+
+        @functools.wraps(function)
+        def timed(*args, **kwargs):
+            if self._depth:
+                return function(*args, **kwargs)
+            self._depth += 1
+            start = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[phase] += time.process_time() - start
+                self._depth -= 1
+
+        return timed
+
+
+def evaluations(train_images: int, epochs: int, interval: int) -> int:
+    """History evaluations of a run: every `interval`-th epoch and the last."""
+    return len([e for e in range(1, epochs + 1) if e % interval == 0 or e == epochs])
+
+
+def run(comp: dict, data: dict, epochs: int, profile: bool) -> tuple[float, dict[str, float]]:
+    X, y, Xv, yv = data[comp["dim"]]
+    n = comp["train_images"]
+    study_epochs = training_epochs(n, TRAIN_DEFAULTS["epochs"], TRAIN_DEFAULTS["min_images_seen"])
+    prof = Profile()
+    start = time.process_time()
+    with prof if profile else _nothing():
+        train_bundle(
+            X[:n],
+            y[:n],
+            Xv,
+            yv,
+            comp["models"],
+            loss=comp["loss"],
+            batch_size=comp["batch_size"],
+            epochs=epochs,
+            seed=0,
+            history_train_images=HISTORY_TRAIN_IMAGES,
+            eval_every=evaluation_interval(n, study_epochs),
+        )
+    return time.process_time() - start, dict(prof.seconds)
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return None
+
+
+def measure(name: str, comp: dict, data: dict, epochs: int, repeats: int) -> dict:
+    k, b, d, n = len(comp["models"]), comp["batch_size"], comp["dim"], comp["train_images"]
+    steps = epochs * math.ceil(n / b)
+    useful = 4 * n * d * C * k * epochs  # every image of every epoch, once per model
+    times, gemm, phases = [], [], []
+    for _ in range(repeats):  # interleaved: drifts in machine load hit both alike
+        times.append(run(comp, data, epochs, profile=False)[0])
+        gemm.append(sgemm_seconds(b, d, k * C, repeats=3))
+    profiled, phase_seconds = run(comp, data, epochs, profile=True)
+    phases = {p: s / profiled for p, s in phase_seconds.items()}
+    phases["bookkeeping"] = 1 - sum(phases.values())
+    seconds, sgemm_step = statistics.median(times), statistics.median(gemm)
+    rate, sgemm_rate = useful / seconds, 4 * b * d * C * k / sgemm_step
+    # the same, training alone (the profile's share of evaluation taken out)
+    train_rate = useful / (seconds * (1 - phases.get("evaluation", 0.0)))
+    # evaluation: its time per image scored, and its share of training in the study
+    study_epochs = training_epochs(n, TRAIN_DEFAULTS["epochs"], TRAIN_DEFAULTS["min_images_seen"])
+    scored = (
+        evaluations(n, epochs, evaluation_interval(n, study_epochs))
+        * (min(n, HISTORY_TRAIN_IMAGES) + VAL_IMAGES)
+        + n
+    )  # ... and the final accuracy on the whole training set
+    eval_seconds = phases.get("evaluation", 0.0) * seconds
+    per_row = eval_seconds / scored
+    train_step = (seconds - eval_seconds) / steps
+    share = {}
+    for size in REGIMES_SIZES if comp["group"] == "regimes" else ():
+        size_epochs = training_epochs(
+            size, TRAIN_DEFAULTS["epochs"], TRAIN_DEFAULTS["min_images_seen"]
+        )
+        n_evals = evaluations(size, size_epochs, evaluation_interval(size, size_epochs))
+        rows = n_evals * (min(size, HISTORY_TRAIN_IMAGES) + VAL_IMAGES) + size
+        share[size] = rows * per_row / (size_epochs * math.ceil(size / b) * train_step)
+    row = {
+        "name": name,
+        "group": comp["group"],
+        "loss": comp["loss"],
+        "models": k,
+        "batch_size": b,
+        "dim": d,
+        "train_images": n,
+        "epochs": epochs,
+        "seconds": seconds,
+        "gflops": rate / 1e9,
+        "sgemm_gflops": sgemm_rate / 1e9,
+        "ratio": rate / sgemm_rate,
+        "ratio_training": train_rate / sgemm_rate,
+        "phases": phases,
+        "eval_share_by_train_size": share,
+    }
+    print(
+        f"  {name:34s} K={k:2d} B={b:5d} D={d:4d}: {row['gflops']:6.1f} GFLOP/s vs sgemm "
+        f"{row['sgemm_gflops']:6.1f}: ratio {row['ratio']:.2f} "
+        f"(training alone {row['ratio_training']:.2f})",
+        flush=True,
+    )
+    print("      " + ", ".join(f"{p} {100 * s:.0f}%" for p, s in phases.items()), flush=True)
+    if share:
+        print(
+            "      eval share of training by train size: "
+            + ", ".join(f"{s}: {100 * v:.1f}%" for s, v in share.items()),
+            flush=True,
+        )
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=2, help="epochs of 10,000 images per run")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", default="", help="run the compositions whose name has this")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/out/bench_limit.json")
+    args = parser.parse_args()
+    comps = {k: v for k, v in compositions().items() if args.only in k}
+    data = {}
+    for dim in sorted({c["dim"] for c in comps.values()}):
+        X, y = synthetic(10000 + VAL_IMAGES, dim)
+        data[dim] = (X[:10000], y[:10000], X[10000:], y[10000:])
+    rows = []
+    with threadpool_limits(limits=1):
+        for name, comp in comps.items():
+            rows.append(measure(name, comp, data, args.epochs, args.repeats))
+    write_json(args.out, rows)
+    header = f"{'GFLOP/s':>8s} {'sgemm':>7s} {'ratio':>6s} {'train':>6s}  target"
+    print(f"\n{'composition':34s} {header}")
+    for r in rows:
+        target = "" if r["group"] != "regimes" else (">= 0.50" if r["dim"] < 1000 else ">= 0.60")
+        print(
+            f"{r['name']:34s} {r['gflops']:8.1f} {r['sgemm_gflops']:7.1f} {r['ratio']:6.2f} "
+            f"{r['ratio_training']:6.2f}  "
+            f"{target}"
+        )
+
+
+if __name__ == "__main__":
+    main()
