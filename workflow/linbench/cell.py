@@ -35,8 +35,10 @@ EVAL_EVERY_IMAGES = 45_000
 has trained on at least this many images since the last evaluation (and after the last
 epoch): the full split every epoch, 10,000 images every 5 epochs, 500 images every 90. An
 evaluation scores the validation set and HISTORY_TRAIN_IMAGES training images for every
-model, which costs about a third of training on as many images; more often than this, it
-would cost more than 5 % of the training (``benchmarks/bench_limit.py`` measures it)."""
+model, which costs a quarter to a third of training on as many images: at this rate the
+evaluations cost 2.4-4.4 % of a regimes bundle's training, twice as often would pass 5 % at
+most sizes (``benchmarks/bench_limit.py``). Early stopping chooses among these evaluations:
+lower this to give it more candidates on small training sets, at that cost."""
 
 HISTORY_TRAIN_IMAGES = 1000
 """The per-epoch training accuracy in ``history.csv`` is measured on this many training
