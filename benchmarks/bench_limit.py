@@ -8,15 +8,17 @@ the right widths, one BLAS thread:
 - *sgemm* is those two products for all K models at once, ``X_batch @ W_all`` (B, D) @
   (D, K*C) and ``X_batch.T @ dS`` (D, B) @ (B, K*C), timed alone on the same shapes in the
   same run: what this machine can do for that work;
-- the trainer's rate is the useful work of every step over the wall time of
-  :func:`linbench.bundle.train_bundle` (its per-epoch evaluation included, as a study job
-  runs it: the history's evaluations on the validation set and HISTORY_TRAIN_IMAGES training
-  images as ``cell.evaluation_interval`` schedules them, the final one on all training images);
-- ``ratio`` = trainer rate / sgemm rate (issue 21: >= 0.60 at 1,600 and 1,774 features,
-  >= 0.50 at 324);
+- the trainer's rate is the useful work of every step over the time of
+  :func:`linbench.bundle.train_bundle` (its evaluation included, as a study job runs it: the
+  history's evaluations on the validation set and HISTORY_TRAIN_IMAGES training images as
+  ``cell.evaluation_interval`` schedules them, the final one on all training images);
+- ``ratio`` = trainer rate / sgemm rate, and ``train``: the same without the evaluation's
+  time (issue 21: >= 0.60 at 1,600 and 1,774 features, >= 0.50 at 324). A run here is
+  2 epochs of 10,000 images, so its final evaluation on every training image weighs more
+  than in a study job: ``train`` and the eval share below are the numbers to read;
 - the per-phase profile times the bundle's functions by wrapping them (the products, the
   loss and its gradient over the scores, penalties and steps, dropout masks and masked
-  products, evaluation); ``bookkeeping`` is the rest (minibatch gather, bias gradient,
+  products, evaluation, minibatch gather); ``bookkeeping`` is the rest (bias gradient,
   divergence checks, the Python loop);
 - ``eval share``: the evaluation's time over the training's (issue 21: <= 5 %): the time per
   image scored and per training step measured here, projected to each training-set size of
@@ -27,7 +29,7 @@ Times are CPU times of this process (one BLAS thread): on a machine shared with 
 they count the work done, not the waiting. Medians over ``--repeats`` interleaved runs.
 Results: ``benchmarks/out/bench_limit.json``.
 
-    .venv/bin/python benchmarks/bench_limit.py                     # ~3 min
+    .venv/bin/python benchmarks/bench_limit.py                     # ~5 min
     .venv/bin/python benchmarks/bench_limit.py --only regimes --repeats 5
 """
 
