@@ -119,8 +119,9 @@ def _types(runs: pd.DataFrame) -> pd.DataFrame:
         runs[col] = runs[col].astype(int)
     for col in SIZE_COLUMNS:
         runs[col] = pd.to_numeric(runs[col], errors="coerce").astype("Int64")
-    if "diverged_epoch" in runs.columns:
-        runs["diverged_epoch"] = pd.to_numeric(runs["diverged_epoch"]).astype("Int64")
+    for col in ("diverged_epoch", "best_epoch", "subset_seed"):
+        if col in runs.columns:
+            runs[col] = pd.to_numeric(runs[col]).astype("Int64")
     runs["status"] = runs["status"].astype(str)
     runs["diverged"] = runs["status"] == "diverged"
     return runs
