@@ -69,13 +69,21 @@ def study(served, tmp_path_factory):
     return workdir, config
 
 
-def train_jobs(due: dict[str, list[str]]) -> list[str]:
-    """The training rules in a plan: one rule per bundle of cells, train_<bundle>."""
-    return [rule for rule in due if rule.startswith("train_")]
+def train_jobs(due: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """The training jobs in a plan, as (rule, group folder): a rule train_<sub-grids> has
+    one job per bundle, and its cells live in results/runs/<group>/<model>."""
+    return sorted(
+        {
+            (rule, str(Path(path).parents[3].relative_to("results/runs")))
+            for rule, paths in due.items()
+            if rule.startswith("train_")
+            for path in paths
+        }
+    )
 
 
 def cell_dir(workdir: Path, loss="svm", reg="none", strength="0", lr="0.01") -> Path:
-    cell = f"n~all/loss~{loss}/reg~{reg}/strength~{strength}/batch~16/lr~{lr}/seed~0"
+    cell = f"n~all/loss~{loss}/batch~16/seed~0/reg~{reg}/strength~{strength}/lr~{lr}"
     return workdir / "results/runs/features~hog" / cell
 
 
@@ -136,7 +144,7 @@ def test_forcerun_one_cell_reruns_it_and_its_aggregation_only(study):
     force = ("--forcerun", str(target.relative_to(workdir)))
     due = plan(workdir, *force, config=config)
     assert len(train_jobs(due)) == 1, due  # the cell's bundle
-    assert str(target.relative_to(workdir)) in due[train_jobs(due)[0]]
+    assert str(target.relative_to(workdir)) in due[train_jobs(due)[0][0]]
     assert "aggregate" in due, due
     assert not {"download", "prepare", "extract_features", "gather_features"} & set(due)
     run = snakemake(workdir, "--cores", "2", *force, config=config)
@@ -174,6 +182,20 @@ def test_report_html(study):
     assert run.returncode == 0, run.output[-3000:]
     html = workdir / "results/report.html"
     assert html.stat().st_size > 50_000
+
+
+@pytest.mark.parametrize("configfile", [None, "config/learned.yaml"])
+def test_the_study_has_a_readable_number_of_rules(tmp_path, configfile):
+    """A handful of training rules with a {group} wildcard, not one rule per bundle: the
+    rule graph and `--list-rules` show the study's shape."""
+    args = ["--list-rules"] + (
+        ["--configfile", str(SNAKEFILE.parent / configfile)] if configfile else []
+    )
+    run = snakemake(tmp_path, *args)
+    assert run.returncode == 0, run.output[-2000:]
+    rules = [line for line in run.output.splitlines() if line and " " not in line]
+    training = [rule for rule in rules if rule.startswith("train_")]
+    assert 20 <= len(rules) <= 30 and 1 <= len(training) <= 6, rules
 
 
 # ----------------------------------------------------------------------------- bad input
