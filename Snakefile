@@ -22,3 +22,10 @@ rule all:
     default_target: True
     input:
         get_final_outputs(),
+    message:
+        "Every output of the study is up to date"
+
+
+# The end of a run says where the answer is (Snakemake prints its own error report).
+onsuccess:
+    print(get_closing_note())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -66,6 +67,7 @@ def study(served, tmp_path_factory):
     config = grid_config(url, md5)
     run = snakemake(workdir, "--cores", "2", config=config)
     assert run.returncode == 0, run.output[-3000:]
+    (workdir / "console.txt").write_text(run.output)  # what the user saw
     return workdir, config
 
 
@@ -127,6 +129,24 @@ def test_report_tables_match_cells(study):
     )
     row = runs[(runs.loss == "softmax") & (runs.regularizer == "l2") & (runs.learning_rate == 0.01)]
     assert row.test_acc.item() == metrics["test_acc"]
+
+
+def test_the_console_shows_progress_one_line_per_job_and_where_the_answer_is(study):
+    """The default profile's console: every job in one line (its rule's message), the
+    progress after each, no list of files, and a closing note naming the results."""
+    workdir, _ = study
+    console = (workdir / "console.txt").read_text()
+    lines = console.splitlines()
+    assert max(map(len, lines)) < 300, max(lines, key=len)[:300]  # no list of ~200 files
+    done = re.findall(r"^(\d+) of (\d+) steps \(\d+%\) done$", console, re.M)
+    assert done and done[-1][0] == done[-1][1] and len(done) == int(done[-1][1])
+    group = "features~hog/n~all/loss~svm/batch~16/seed~0"
+    assert f"Train 4 cells in one pass -> results/runs/{group}/ (train_sweep)" in console
+    assert len(console) < 400 * len(done) + 3000, len(console)
+    note = console[console.index("linbench: done.") :]
+    for path in ("results/reports/summary.md", "results/reports/figures/", "results/report.html"):
+        assert path in note, note
+    assert "snakemake --report results/report.html" in note
 
 
 def test_second_run_has_nothing_to_do(study):
@@ -223,6 +243,9 @@ def failing_run(served, tmp_path, config_changes=None, archive=None, md5=None):
 def test_wrong_md5_fails_cleanly(served, tmp_path):
     run = failing_run(served, tmp_path, md5="0" * 32)
     assert "checksum mismatch" in run.output
+    # The quiet console still shows a failed job, and its log (show-failed-logs).
+    assert "Error in rule download:" in run.output
+    assert "Logfile logs/download.log:" in run.output and "linbench: done." not in run.output
     assert not (tmp_path / "resources" / ARCHIVE).exists()
     assert [p.name for p in (tmp_path / "resources").glob("*")] == []
 

@@ -144,6 +144,26 @@ REPORT_FIGURES = {
 }
 
 
+def get_closing_note():
+    """The last lines of a successful run: where the answer, the figures and the report
+    are (those that exist: a run may have built only some of them)."""
+    summary, runs = f"{REPORTS}/summary.md", f"{REPORTS}/runs.csv"
+    figures = sorted(Path(FIGURES).glob("*.png")) if Path(FIGURES).is_dir() else []
+    lines = ["", "linbench: done."]
+    if Path(summary).exists():
+        lines.append(f"  the answer   {summary} (its first table)")
+    if Path(runs).exists():
+        lines.append(f"  every cell   {runs} (one row per cell)")
+    if figures:
+        lines.append(f"  figures      {FIGURES}/ ({len(figures)} PNG files)")
+    if Path(summary).exists():
+        lines.append(
+            "  the report   snakemake --report results/report.html"
+            " (then open results/report.html in a browser)"
+        )
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- features
 
 

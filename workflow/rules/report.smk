@@ -47,6 +47,8 @@ rule aggregate:
         "../envs/linbench.yaml"
     resources:
         mem_mb=1000,
+    message:
+        f"Tables and summary of {len(CELLS)} cells: {{output.summary}}"
     script:
         "../scripts/aggregate.py"
 
@@ -72,6 +74,8 @@ rule plot_val_heatmaps:
         mem_mb=1000,
     params:
         figure="val_heatmaps",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -97,6 +101,8 @@ rule plot_best_accuracy:
         mem_mb=1000,
     params:
         figure="best_accuracy",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -122,6 +128,8 @@ rule plot_time_vs_accuracy:
         mem_mb=1000,
     params:
         figure="time_vs_accuracy",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -149,6 +157,8 @@ rule plot_confusion_matrix:
         mem_mb=1000,
     params:
         figure="confusion_matrix",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -174,6 +184,8 @@ rule plot_accuracy_vs_size:
         mem_mb=1000,
     params:
         figure="accuracy_vs_size",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -199,6 +211,8 @@ rule plot_regularization_path:
         mem_mb=1000,
     params:
         figure="regularization_path",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -223,6 +237,8 @@ rule plot_gap_vs_size:
         mem_mb=1000,
     params:
         figure="gap_vs_size",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -249,6 +265,8 @@ rule plot_learning_curves:
     params:
         **get_curves_setting(),
         figure="learning_curves",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -275,6 +293,8 @@ rule plot_weights:
         mem_mb=1000,
     params:
         figure="weights",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -303,5 +323,7 @@ rule plot_templates:
         mem_mb=1000,
     params:
         blocks=lambda wildcards: get_template_blocks(wildcards.features),
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_templates.py"

@@ -34,6 +34,8 @@ for training in TRAINING_RULES:
             script=f"{SCRIPTS}/train_bundle.py",
             settings=get_train_settings(),
             subset_seed=config["data"]["seed"],
+        message:
+            f"Train {len(training.models)} cells in one pass -> results/runs/{{wildcards.group}}/ ({training.name})"
         # A shell job, not `script:`, so the job imports numpy and the numpy core only. The
         # cells are named by their output folders, not by params: a bundle that loses cells
         # (a narrower grid) has nothing to rerun.
