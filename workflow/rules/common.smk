@@ -127,6 +127,55 @@ def get_report_outputs():
     ]
 
 
+# The report's categories, the one place that says what the report shows where. Snakemake
+# lists categories by name, hence the numbers; the report opens on the first, the answer.
+# Each entry: category -> the report items it holds (a figure's name, or a table's).
+REPORT_CATEGORIES = {
+    "1 The answer": ["summary", "accuracy_vs_size"],
+    "2 Regimes": ["regularization_path", "gap_vs_size"],
+    "3 Accuracy": [
+        "val_heatmaps",
+        "best_accuracy",
+        "time_vs_accuracy",
+        "confusion_matrix",
+    ],
+    "4 Training": ["learning_curves"],
+    "5 Weights": ["weights"],
+    "6 Templates": ["templates"],
+    "7 Features": ["hog_examples", "centroids"],
+    "8 Sanity checks": ["sanity"],
+    "9 Tables": ["runs", "history"],
+}
+
+
+# The report opens on the workflow's description: aggregate writes the answer before it.
+REPORT_DESCRIPTION = f"{workflow.basedir}/workflow/report/workflow.rst"
+REPORT_LANDING = f"{REPORTS}/report.rst"
+
+
+def get_report_text():
+    """The report's first page: the answer and the description once aggregate wrote them."""
+    landing = Path(REPORT_LANDING)
+    return str(landing.resolve()) if landing.exists() else REPORT_DESCRIPTION
+
+
+def get_answer_figure():
+    """The file name of the figure in the answer's category (the summary's category)."""
+    category = get_category("summary")
+    figures = [
+        REPORT_FIGURES[i] for i in REPORT_CATEGORIES[category] if i in REPORT_FIGURES
+    ]
+    return Path(figures[0]).name if figures else "summary.md"
+
+
+def get_category(item):
+    """The report category of item `item` (see REPORT_CATEGORIES)."""
+    for category, items in REPORT_CATEGORIES.items():
+        if item in items:
+            return category
+    raise ValueError(f"report item {item!r} is in no category of REPORT_CATEGORIES")
+
+
 # Each figure has its own job in report.smk (plot_<name> draws figures/<name>.png).
 REPORT_FIGURES = {
     name: f"{FIGURES}/{name}.png"

@@ -84,7 +84,7 @@ rule plot_hog_examples:
         report(
             "results/reports/figures/hog_examples.png",
             caption="../report/hog_examples.rst",
-            category="Features",
+            category=get_category("hog_examples"),
             labels={"figure": "HOG examples"},
         ),
     log:
@@ -111,7 +111,7 @@ rule plot_centroids:
         report(
             "results/reports/figures/centroids_{features}.png",
             caption="../report/centroids.rst",
-            category="Features",
+            category=get_category("centroids"),
             labels={"figure": "k-means centroids", "features": "{features}"},
         ),
     log:

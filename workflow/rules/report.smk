@@ -20,25 +20,28 @@ rule aggregate:
         # With each cell's test_predictions.npy (beside its metrics.json, written by the
         # same job): every regularizer against none, paired on the test images.
         test_labels="results/data/test_labels.npy",
+        # The report's first page is the answer, then this description.
+        description=REPORT_DESCRIPTION,
     output:
         runs=report(
             f"{REPORTS}/runs.csv",
             caption="../report/runs.rst",
-            category="Tables",
+            category=get_category("runs"),
             labels={"table": "runs (one row per cell)"},
         ),
         history=report(
             f"{REPORTS}/history.csv",
             caption="../report/history.rst",
-            category="Tables",
+            category=get_category("history"),
             labels={"table": "history (one row per cell and epoch)"},
         ),
         summary=report(
             f"{REPORTS}/summary.md",
             caption="../report/summary.rst",
-            category="Tables",
+            category=get_category("summary"),
             labels={"table": "summary"},
         ),
+        landing=REPORT_LANDING,
     log:
         "logs/report/aggregate.log",
     benchmark:
@@ -47,6 +50,9 @@ rule aggregate:
         "../envs/linbench.yaml"
     resources:
         mem_mb=1000,
+    params:
+        answer_figure=get_answer_figure(),
+        answer_category=get_category("summary"),
     message:
         f"Tables and summary of {len(CELLS)} cells: {{output.summary}}"
     script:
@@ -61,7 +67,7 @@ rule plot_val_heatmaps:
         report(
             REPORT_FIGURES["val_heatmaps"],
             caption="../report/val_heatmaps.rst",
-            category="Accuracy",
+            category=get_category("val_heatmaps"),
             labels={"figure": "1 learning rate x batch size"},
         ),
     log:
@@ -88,7 +94,7 @@ rule plot_best_accuracy:
         report(
             REPORT_FIGURES["best_accuracy"],
             caption="../report/best_accuracy.rst",
-            category="Accuracy",
+            category=get_category("best_accuracy"),
             labels={"figure": "2 best per loss and regularizer"},
         ),
     log:
@@ -115,7 +121,7 @@ rule plot_time_vs_accuracy:
         report(
             REPORT_FIGURES["time_vs_accuracy"],
             caption="../report/time_vs_accuracy.rst",
-            category="Accuracy",
+            category=get_category("time_vs_accuracy"),
             labels={"figure": "3 accuracy vs training time"},
         ),
     log:
@@ -144,7 +150,7 @@ rule plot_confusion_matrix:
         report(
             REPORT_FIGURES["confusion_matrix"],
             caption="../report/confusion_matrix.rst",
-            category="Accuracy",
+            category=get_category("confusion_matrix"),
             labels={"figure": "4 confusion matrix of the best model"},
         ),
     log:
@@ -171,7 +177,7 @@ rule plot_accuracy_vs_size:
         report(
             REPORT_FIGURES["accuracy_vs_size"],
             caption="../report/accuracy_vs_size.rst",
-            category="Regimes",
+            category=get_category("accuracy_vs_size"),
             labels={"figure": "1 accuracy vs training-set size"},
         ),
     log:
@@ -198,7 +204,7 @@ rule plot_regularization_path:
         report(
             REPORT_FIGURES["regularization_path"],
             caption="../report/regularization_path.rst",
-            category="Regimes",
+            category=get_category("regularization_path"),
             labels={"figure": "2 regularization path"},
         ),
     log:
@@ -224,7 +230,7 @@ rule plot_gap_vs_size:
         report(
             REPORT_FIGURES["gap_vs_size"],
             caption="../report/gap_vs_size.rst",
-            category="Regimes",
+            category=get_category("gap_vs_size"),
             labels={"figure": "3 train - validation gap vs size"},
         ),
     log:
@@ -251,7 +257,7 @@ rule plot_learning_curves:
         report(
             REPORT_FIGURES["learning_curves"],
             caption="../report/learning_curves.rst",
-            category="Training",
+            category=get_category("learning_curves"),
             labels={"figure": "learning curves"},
         ),
     log:
@@ -280,7 +286,7 @@ rule plot_weights:
         report(
             REPORT_FIGURES["weights"],
             caption="../report/weights.rst",
-            category="Weights",
+            category=get_category("weights"),
             labels={"figure": "weight distributions"},
         ),
     log:
@@ -310,7 +316,7 @@ rule plot_templates:
         report(
             TEMPLATE_FIGURE,
             caption="../report/templates.rst",
-            category="Templates",
+            category=get_category("templates"),
             labels={"features": "{features}", "loss": "{loss}"},
         ),
     log:

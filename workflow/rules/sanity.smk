@@ -26,13 +26,13 @@ rule sanity_checks:
         table=report(
             SANITY_TABLE,
             caption="../report/sanity.rst",
-            category="Sanity checks",
+            category=get_category("sanity"),
             labels={"table": "sanity checks (CSV)"},
         ),
         markdown=report(
             SANITY_MARKDOWN,
             caption="../report/sanity.rst",
-            category="Sanity checks",
+            category=get_category("sanity"),
             labels={"table": "sanity checks"},
         ),
     log:

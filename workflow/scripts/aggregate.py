@@ -1,8 +1,11 @@
-"""Rule aggregate: every cell's metrics and history -> runs.csv, history.csv, summary.md."""
+"""Rule aggregate: every cell's metrics and history -> runs.csv, history.csv, summary.md, and
+the report's first page (the answer, then the workflow's description)."""
 
 import logging
+from pathlib import Path
 
-from linbench.aggregate import write_tables
+from linbench.aggregate import landing_page, write_tables
+from linbench.io import write_text
 from linbench.scripting import run
 
 
@@ -15,6 +18,13 @@ def main() -> None:
         summary_md=snakemake.output.summary,
         test_labels=snakemake.input.test_labels,
     )
+    page = landing_page(
+        Path(snakemake.output.summary).read_text(),
+        Path(snakemake.input.description).read_text(),
+        answer_figure=snakemake.params.answer_figure,
+        category=snakemake.params.answer_category,
+    )
+    write_text(snakemake.output.landing, page)
     logging.getLogger("linbench.aggregate").info(
         "%d cells; status counts: %s", len(runs), runs["status"].value_counts().to_dict()
     )
