@@ -280,6 +280,20 @@ def test_chromium_check_sees_a_broken_report(study, tmp_path):
     assert '<h1 class="title">The answer</h1>' not in rendered(dom)
 
 
+@pytest.mark.parametrize("configfile", [None, "config/learned.yaml"])
+def test_the_study_has_a_readable_number_of_rules(tmp_path, configfile):
+    """A handful of training rules with a {group} wildcard, not one rule per bundle: the
+    rule graph and `--list-rules` show the study's shape."""
+    args = ["--list-rules"]
+    if configfile:
+        args += ["--configfile", str(SNAKEFILE.parent / configfile)]
+    run = snakemake(tmp_path, *args)
+    assert run.returncode == 0, run.output[-2000:]
+    rules = [line for line in run.output.splitlines() if line and " " not in line]
+    training = [rule for rule in rules if rule.startswith("train_")]
+    assert 20 <= len(rules) <= 30 and 1 <= len(training) <= 6, rules
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

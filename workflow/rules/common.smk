@@ -144,7 +144,7 @@ REPORT_CATEGORIES = {
     "6 Templates": ["templates"],
     "7 Features": ["hog_examples", "centroids"],
     "8 Sanity checks": ["sanity"],
-    "9 Tables": ["runs", "history"],
+    "9 Tables": ["runs"],
 }
 
 
