@@ -7,9 +7,6 @@
 configfile: f"{workflow.basedir}/config/config.yaml"
 
 
-report: "workflow/report/workflow.rst"
-
-
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"
@@ -18,7 +15,18 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/sanity.smk"
 
 
+# The HTML report (snakemake --report) opens on the answer, then describes the workflow.
+report: get_report_text()
+
+
 rule all:
     default_target: True
     input:
         get_final_outputs(),
+    message:
+        "Every output of the study is up to date"
+
+
+# The end of a run says where the answer is (Snakemake prints its own error report).
+onsuccess:
+    print(get_closing_note())

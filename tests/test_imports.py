@@ -63,7 +63,17 @@ ALLOWED_EXTERNAL: dict[str, frozenset[str]] = {
     "names": frozenset(),
     "numpy core": frozenset({"numpy", "skimage", "pooch"}),
     "pipeline and reports": frozenset(
-        {"numpy", "pandas", "matplotlib", "seaborn", "skimage", "scipy", "yaml", "jsonschema"}
+        {
+            "numpy",
+            "pandas",
+            "matplotlib",
+            "PIL",
+            "seaborn",
+            "skimage",
+            "scipy",
+            "yaml",
+            "jsonschema",
+        }
     ),
 }
 LAYER_ORDER = list(LAYERS)

@@ -50,7 +50,7 @@ def test_schema_feature_blocks_are_the_names():
 def test_cell_path_spells_every_field_and_numbers_in_shortest_form():
     cell = names.Cell("hog", 500, "svm", "l2", 1e-05, 128, 0.01, 2)
     assert cell.path == (
-        "results/runs/features~hog/n~500/loss~svm/reg~l2/strength~1e-05/batch~128/lr~0.01/seed~2"
+        "results/runs/features~hog/n~500/loss~svm/batch~128/seed~2/reg~l2/strength~1e-05/lr~0.01"
     )
     assert names.Cell("hog", "all", "svm", "none", 0.0, 32, 100.0, 0).wildcards["strength"] == "0"
     assert set(names.CELL_KEYS) == set(cell.wildcards)

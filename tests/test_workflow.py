@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -66,16 +67,25 @@ def study(served, tmp_path_factory):
     config = grid_config(url, md5)
     run = snakemake(workdir, "--cores", "2", config=config)
     assert run.returncode == 0, run.output[-3000:]
+    (workdir / "console.txt").write_text(run.output)  # what the user saw
     return workdir, config
 
 
-def train_jobs(due: dict[str, list[str]]) -> list[str]:
-    """The training rules in a plan: one rule per bundle of cells, train_<bundle>."""
-    return [rule for rule in due if rule.startswith("train_")]
+def train_jobs(due: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """The training jobs in a plan, as (rule, group folder): a rule train_<sub-grids> has
+    one job per bundle, and its cells live in results/runs/<group>/<model>."""
+    return sorted(
+        {
+            (rule, str(Path(path).parents[3].relative_to("results/runs")))
+            for rule, paths in due.items()
+            if rule.startswith("train_")
+            for path in paths
+        }
+    )
 
 
 def cell_dir(workdir: Path, loss="svm", reg="none", strength="0", lr="0.01") -> Path:
-    cell = f"n~all/loss~{loss}/reg~{reg}/strength~{strength}/batch~16/lr~{lr}/seed~0"
+    cell = f"n~all/loss~{loss}/batch~16/seed~0/reg~{reg}/strength~{strength}/lr~{lr}"
     return workdir / "results/runs/features~hog" / cell
 
 
@@ -121,6 +131,24 @@ def test_report_tables_match_cells(study):
     assert row.test_acc.item() == metrics["test_acc"]
 
 
+def test_the_console_shows_progress_one_line_per_job_and_where_the_answer_is(study):
+    """The default profile's console: every job in one line (its rule's message), the
+    progress after each, no list of files, and a closing note naming the results."""
+    workdir, _ = study
+    console = (workdir / "console.txt").read_text()
+    lines = console.splitlines()
+    assert max(map(len, lines)) < 300, max(lines, key=len)[:300]  # no list of ~200 files
+    done = re.findall(r"^(\d+) of (\d+) steps \(\d+%\) done$", console, re.M)
+    assert done and done[-1][0] == done[-1][1] and len(done) == int(done[-1][1])
+    group = "features~hog/n~all/loss~svm/batch~16/seed~0"
+    assert f"Train 4 cells in one pass -> results/runs/{group}/ (train_sweep)" in console
+    assert len(console) < 400 * len(done) + 3000, len(console)
+    note = console[console.index("linbench: done.") :]
+    for path in ("results/reports/summary.md", "results/reports/figures/", "results/report.html"):
+        assert path in note, note
+    assert "snakemake --report results/report.html" in note
+
+
 def test_second_run_has_nothing_to_do(study):
     workdir, config = study
     run = snakemake(workdir, "--cores", "2", "-n", config=config)
@@ -136,7 +164,7 @@ def test_forcerun_one_cell_reruns_it_and_its_aggregation_only(study):
     force = ("--forcerun", str(target.relative_to(workdir)))
     due = plan(workdir, *force, config=config)
     assert len(train_jobs(due)) == 1, due  # the cell's bundle
-    assert str(target.relative_to(workdir)) in due[train_jobs(due)[0]]
+    assert str(target.relative_to(workdir)) in due[train_jobs(due)[0][0]]
     assert "aggregate" in due, due
     assert not {"download", "prepare", "extract_features", "gather_features"} & set(due)
     run = snakemake(workdir, "--cores", "2", *force, config=config)
@@ -174,6 +202,99 @@ def test_report_html(study):
     assert run.returncode == 0, run.output[-3000:]
     html = workdir / "results/report.html"
     assert html.stat().st_size > 50_000
+    # Every caption is valid RST: docutils would print a warning and embed it in the page.
+    assert "WARNING/" not in run.output and "ERROR/" not in run.output, run.output[-3000:]
+    assert "System Message" not in html.read_text()
+
+
+def chromium_dom(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
+    """`page` loaded in headless Chromium: the DOM after its scripts ran, and the console
+    messages of level warning or error (Chromium logs them to stderr)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium; .ci/run does)")
+    cmd = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+        "--window-size=1400,1000",
+        "--virtual-time-budget=10000",  # let the report's scripts render before the dump
+        "--enable-logging=stderr",
+        "--v=0",
+        "--dump-dom",
+        page.as_uri(),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    console = [
+        line
+        for line in proc.stderr.splitlines()
+        if re.search(r":(ERROR|WARNING|FATAL):CONSOLE", line) or "Uncaught" in line
+    ]
+    return proc.stdout, console
+
+
+def rendered(dom: str) -> str:
+    """The DOM without its scripts: what the page shows, not the data its scripts hold."""
+    return re.sub(r"<script\b.*?</script>", "", dom, flags=re.S)
+
+
+def test_report_opens_on_the_answer_in_chromium(study, tmp_path):
+    """The report is a JavaScript app: load it as a reader would, and check that it runs
+    without a console error and that its first page shows the answer table."""
+    workdir, _ = study
+    dom, console = chromium_dom(workdir / "results/report.html", tmp_path)
+    assert console == [], console
+    page = rendered(dom)
+    assert re.search(r'<h1 class="title">The answer</h1>', page), page[:3000]
+    table = page[page.index('<h1 class="title">The answer</h1>') :]
+    table = table[: table.index("</table>")]
+    cells = [
+        re.sub(r"<[^>]+>", "", c).strip()
+        for c in re.findall(r"<t[hd][^>]*>.*?</t[hd]>", table, re.S)
+    ]
+    assert "best regularizer" in cells and "svm" in cells and "softmax" in cells, cells
+    # Snakemake centres its first page vertically, so a tall page would hide its top (the
+    # answer) above the scroll range; the page's own style puts it at the top.
+    assert "{align-items: flex-start;}</style>" in page
+    # The menu lists the categories, the answer's first.
+    menu = re.findall(r">(\d) ([A-Z][a-z]+(?: [a-z]+)?)</span>", page)
+    assert menu and menu[0] == ("1", "The answer"), menu
+
+
+def test_chromium_check_sees_a_broken_report(study, tmp_path):
+    """The check fails when the page throws, and when the first page has no answer."""
+    workdir, _ = study
+    html = (workdir / "results/report.html").read_text()
+    broken = tmp_path / "broken.html"
+    broken.write_text(html.replace("</body>", "<script>null.answer;</script></body>", 1))
+    _, console = chromium_dom(broken, tmp_path)
+    assert any("Uncaught" in line for line in console), console
+    no_answer = tmp_path / "no_answer.html"
+    no_answer.write_text(html.replace("The answer", "Some numbers"))
+    dom, _ = chromium_dom(no_answer, tmp_path)
+    assert '<h1 class="title">The answer</h1>' not in rendered(dom)
+
+
+@pytest.mark.parametrize("configfile", [None, "config/learned.yaml"])
+def test_the_study_has_a_readable_number_of_rules(tmp_path, configfile):
+    """A handful of training rules with a {group} wildcard, not one rule per bundle: the
+    rule graph and `--list-rules` show the study's shape."""
+    args = ["--list-rules"]
+    if configfile:
+        args += ["--configfile", str(SNAKEFILE.parent / configfile)]
+    run = snakemake(tmp_path, *args)
+    assert run.returncode == 0, run.output[-2000:]
+    rules = [line for line in run.output.splitlines() if line and " " not in line]
+    training = [rule for rule in rules if rule.startswith("train_")]
+    assert 20 <= len(rules) <= 30 and 1 <= len(training) <= 6, rules
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -201,6 +322,9 @@ def failing_run(served, tmp_path, config_changes=None, archive=None, md5=None):
 def test_wrong_md5_fails_cleanly(served, tmp_path):
     run = failing_run(served, tmp_path, md5="0" * 32)
     assert "checksum mismatch" in run.output
+    # The quiet console still shows a failed job, and its log (show-failed-logs).
+    assert "Error in rule download:" in run.output
+    assert "Logfile logs/download.log:" in run.output and "linbench: done." not in run.output
     assert not (tmp_path / "resources" / ARCHIVE).exists()
     assert [p.name for p in (tmp_path / "resources").glob("*")] == []
 

@@ -1,5 +1,5 @@
 """The ``aggregate`` job: every cell's files -> ``runs.csv``, ``history.csv``,
-``comparisons.csv`` and ``summary.md``.
+``comparisons.csv``, ``summary.md``, and the first page of the HTML report (the answer).
 
 The top of the package's import graph: it uses :mod:`linbench.report` (the tables) and
 :mod:`linbench.summary` (the Markdown), which themselves never import it, so no two
@@ -9,6 +9,7 @@ modules of the package import each other (``tests/test_imports.py``).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
@@ -51,3 +52,54 @@ def write_tables(
             table.to_csv(tmp, index=False)
     write_text(summary_md, summarize(runs, labels, comparisons=comparisons))
     return runs
+
+
+# ------------------------------------------------------------------ the report's first page
+
+
+def first_markdown_table(markdown: str) -> list[list[str]]:
+    """The first pipe table of `markdown` as rows of cells, its header first (the line of
+    dashes under the header dropped); [] if there is none."""
+    rows: list[list[str]] = []
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("|"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif rows:
+            break
+    return [row for row in rows if not all(set(cell) <= set(":- ") for cell in row)]
+
+
+def rst_text(markdown: str) -> str:
+    """Markdown inline text as plain RST text: emphasis markers dropped, the characters
+    RST gives a meaning escaped (so a ``*`` or ``|`` in a cell can never warn)."""
+    text = re.sub(r"\*\*(.+?)\*\*|\*(.+?)\*", lambda m: m.group(1) or m.group(2), markdown)
+    text = text.replace("`", "")
+    return re.sub(r"([\\*_|])", r"\\\1", text)
+
+
+def landing_page(summary_md: str, description_rst: str, answer_figure: str, category: str) -> str:
+    """The report's first page: the answer table (the first table of ``summary.md``) and
+    where its figure is, then the workflow's description.
+
+    Snakemake opens its HTML report on the workflow's description; this puts the answer
+    there. `answer_figure` is the file name of the answer's figure (``answer.png``) and
+    `category` the report category that holds it, linked as Snakemake links every report
+    item and category (``answer.png_``).
+    """
+    table = first_markdown_table(summary_md)
+    lines = ["The answer", "==========", ""]
+    if table:
+        lines += [".. csv-table::", "   :header-rows: 1", ""]
+        for row in table:
+            cells = ('"' + rst_text(cell).replace('"', '""') + '"' for cell in row)
+            lines.append("   " + ",".join(cells))
+        lines.append("")
+    else:
+        lines += ["summary.md has no table yet.", ""]
+    lines += [
+        f"The figure of this answer: {answer_figure}_ (category `{category}`_); every",
+        "number behind it, and how sure each one is: summary.md_.",
+        "",
+        "",
+    ]
+    return "\n".join(lines) + description_rst

@@ -21,6 +21,9 @@ from .names import (
     BUNDLE_KEYS,
     CELL_KEYS,
     CELL_PATTERN,
+    GROUP_PATTERN,
+    MODEL_KEYS,
+    MODEL_PATTERN,
     RUNS_DIR,
     Cell,
     format_value,
@@ -31,11 +34,13 @@ __all__ = [
     "RUNS_DIR",
     "Bundle",
     "Cell",
+    "TrainingRule",
     "check_bundle",
     "expand_grid",
     "format_value",
     "make_bundles",
     "parse_cell_path",
+    "training_rules",
 ]
 
 # Wildcard regexes: a name, or a number as format_value writes it.
@@ -126,15 +131,73 @@ class Bundle:
         return {key: self.cells[0].wildcards[key] for key in BUNDLE_KEYS}
 
     @property
-    def path(self) -> str:
-        """A folder name for its log and benchmark: ``features~hog/.../seed~0/part~1``."""
-        return "/".join([*(f"{k}~{v}" for k, v in self.shared.items()), f"part~{self.part}"])
+    def group(self) -> str:
+        """The folder of its cells under ``results/runs``: ``features~hog/.../seed~0``."""
+        return GROUP_PATTERN.format(**self.shared)
 
     @property
-    def rule_name(self) -> str:
-        """The name of its Snakemake rule: ``train_hog_svm_32_0_part1``."""
-        values = (re.sub(r"\W", "_", v) for v in self.shared.values())
-        return "_".join(["train", *values, f"part{self.part}"])
+    def models(self) -> tuple[str, ...]:
+        """Each cell's folder inside :attr:`group`: ``reg~l2/strength~0.01/lr~0.01``."""
+        return tuple(
+            MODEL_PATTERN.format(**{k: cell.wildcards[k] for k in MODEL_KEYS})
+            for cell in self.cells
+        )
+
+    @property
+    def path(self) -> str:
+        """A name for the bundle alone: ``features~hog/.../seed~0/part~1``."""
+        return f"{self.group}/part~{self.part}"
+
+
+@dataclass(frozen=True)
+class TrainingRule:
+    """Bundles that train the same models (the same :attr:`Bundle.models`) on different
+    data, losses, batch sizes or seeds: one Snakemake rule whose ``{group}`` wildcard picks
+    the bundle. A sub-grid is a Cartesian product, so its bundles mostly share their models
+    and the study needs a handful of such rules, named after the sub-grids they train."""
+
+    name: str
+    models: tuple[str, ...]
+    bundles: tuple[Bundle, ...]
+
+    def bundle(self, group: str) -> Bundle:
+        """The bundle of this rule whose cells live in folder `group`."""
+        for bundle in self.bundles:
+            if bundle.group == group:
+                return bundle
+        raise KeyError(f"rule {self.name} has no bundle in {group}")
+
+
+def training_rules(
+    bundles: Sequence[Bundle], grid: Mapping[str, Mapping[str, Any] | None]
+) -> list[TrainingRule]:
+    """The bundles in rules, one rule per set of models, in the order bundles come.
+
+    A rule is named ``train_<sub-grids>``: the sub-grids (config order) its cells belong
+    to, then ``_part<n>`` if every bundle is the n-th (n > 1) of its group, then ``_2``,
+    ``_3``, ... should two rules still share a name. A group's bundles train different
+    models, so no two rules can write the same file.
+    """
+    subgrids = subgrids_of(grid)
+    order = {name: i for i, name in enumerate(grid)}
+    shapes: dict[tuple[str, ...], list[Bundle]] = {}
+    for bundle in bundles:
+        shapes.setdefault(bundle.models, []).append(bundle)
+    rules: list[TrainingRule] = []
+    taken: set[str] = set()
+    for models, members in shapes.items():
+        names = {n for b in members for cell in b.cells for n in subgrids.get(cell.path, [])}
+        base = "_".join(["train", *sorted(names, key=order.__getitem__)])
+        parts = {b.part for b in members}
+        if len(parts) == 1 and (part := next(iter(parts))) > 1:
+            base += f"_part{part}"
+        name, k = base, 1
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        taken.add(name)
+        rules.append(TrainingRule(name, models, tuple(members)))
+    return rules
 
 
 def make_bundles(cells: Sequence[Cell], bundle_size: int) -> list[Bundle]:

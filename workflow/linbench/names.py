@@ -197,11 +197,14 @@ CELL_FILES = ("metrics.json", "history.csv", "weights.npz", "test_predictions.np
 RUNS_DIR = "results/runs"
 ALL_IMAGES = "all"
 """``train_size`` of a cell that trains on the whole training split."""
-CELL_PATTERN = (
-    "features~{features}/n~{train_size}/loss~{loss}/reg~{regularizer}/strength~{strength}/"
-    "batch~{batch_size}/lr~{learning_rate}/seed~{seed}"
-)
-"""A cell's folder under :data:`RUNS_DIR`; its ``{...}`` are Snakemake wildcards too."""
+GROUP_PATTERN = "features~{features}/n~{train_size}/loss~{loss}/batch~{batch_size}/seed~{seed}"
+"""The folder of the cells that may train together (they share data, loss, batch size and
+seed: :data:`BUNDLE_KEYS`); one training job owns a bundle of them."""
+MODEL_PATTERN = "reg~{regularizer}/strength~{strength}/lr~{learning_rate}"
+"""A cell's folder inside its group's: what the models of one bundle differ in."""
+CELL_PATTERN = f"{GROUP_PATTERN}/{MODEL_PATTERN}"
+"""A cell's folder under :data:`RUNS_DIR`, e.g.
+``features~hog/n~all/loss~svm/batch~128/seed~0/reg~l2/strength~0.01/lr~0.01``."""
 
 
 def format_value(value: float | int) -> str:

@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -21,10 +22,17 @@ from linbench.features import (
     resolve_block,
     resolve_feature_sets,
 )
-from linbench.grid import INT_RE, NAME_RE, NUMBER_RE, expand_grid, make_bundles
+from linbench.grid import (
+    INT_RE,
+    NAME_RE,
+    NUMBER_RE,
+    expand_grid,
+    make_bundles,
+    training_rules,
+)
 from linbench.names import (
+    BUNDLE_KEYS,
     CELL_FILES,
-    CELL_PATTERN,
     DRAWABLE_BLOCKS,
     LOSSES,
     REGULARIZERS,
@@ -120,6 +128,55 @@ def get_report_outputs():
     ]
 
 
+# The report's categories, the one place that says what the report shows where. Snakemake
+# lists categories by name, hence the numbers; the report opens on the first, the answer.
+# Each entry: category -> the report items it holds (a figure's name, or a table's).
+REPORT_CATEGORIES = {
+    "1 The answer": ["summary", "answer"],
+    "2 Regimes": ["accuracy_vs_size", "regularization_path", "gap_vs_size"],
+    "3 Accuracy": [
+        "val_heatmaps",
+        "best_accuracy",
+        "time_vs_accuracy",
+        "confusion_matrix",
+    ],
+    "4 Training": ["learning_curves"],
+    "5 Weights": ["weights"],
+    "6 Templates": ["templates"],
+    "7 Features": ["hog_examples", "centroids"],
+    "8 Sanity checks": ["sanity"],
+    "9 Tables": ["comparisons", "runs"],
+}
+
+
+# The report opens on the workflow's description: aggregate writes the answer before it.
+REPORT_DESCRIPTION = f"{workflow.basedir}/workflow/report/workflow.rst"
+REPORT_LANDING = f"{REPORTS}/report.rst"
+
+
+def get_report_text():
+    """The report's first page: the answer and the description once aggregate wrote them."""
+    landing = Path(REPORT_LANDING)
+    return str(landing.resolve()) if landing.exists() else REPORT_DESCRIPTION
+
+
+def get_answer_figure():
+    """The file name of the figure in the answer's category (the summary's category)."""
+    category = get_category("summary")
+    figures = [
+        REPORT_FIGURES[i] for i in REPORT_CATEGORIES[category] if i in REPORT_FIGURES
+    ]
+    return Path(figures[0]).name if figures else "summary.md"
+
+
+def get_category(item):
+    """The report category of item `item` (see REPORT_CATEGORIES)."""
+    for category, items in REPORT_CATEGORIES.items():
+        if item in items:
+            return category
+    raise ValueError(f"report item {item!r} is in no category of REPORT_CATEGORIES")
+
+
 # Each figure has its own job in report.smk (plot_<name> draws figures/<name>.png).
 REPORT_FIGURES = {
     name: f"{FIGURES}/{name}.png"
@@ -136,6 +193,26 @@ REPORT_FIGURES = {
         "weights",
     )
 }
+
+
+def get_closing_note():
+    """The last lines of a successful run: where the answer, the figures and the report
+    are (those that exist: a run may have built only some of them)."""
+    summary, runs = f"{REPORTS}/summary.md", f"{REPORTS}/runs.csv"
+    figures = sorted(Path(FIGURES).glob("*.png")) if Path(FIGURES).is_dir() else []
+    lines = ["", "linbench: done."]
+    if Path(summary).exists():
+        lines.append(f"  the answer   {summary} (its first table)")
+    if Path(runs).exists():
+        lines.append(f"  every cell   {runs} (one row per cell)")
+    if figures:
+        lines.append(f"  figures      {FIGURES}/ ({len(figures)} PNG files)")
+    if Path(summary).exists():
+        lines.append(
+            "  the report   snakemake --report results/report.html"
+            " (then open results/report.html in a browser)"
+        )
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- features
@@ -213,23 +290,39 @@ def get_cell_outputs(filename):
     return [f"{cell.path}/{filename}" for cell in CELLS]
 
 
-# Bundles of cells trained together, one job each (rules in train.smk).
+# Bundles of cells trained together, one job each, in a few rules (train.smk).
 BUNDLES = make_bundles(CELLS, config["train"]["bundle_size"])
+TRAINING_RULES = training_rules(BUNDLES, config["grid"])
 
 
-def get_bundle_outputs(bundle):
-    """Every file of every cell of `bundle`."""
-    return [f"{cell.path}/{name}" for cell in bundle.cells for name in CELL_FILES]
+def get_training_outputs(training):
+    """Every file of every cell a job of `training` writes, under its {group} folder."""
+    return [
+        f"{RUNS_DIR}/{{group}}/{model}/{name}"
+        for model in training.models
+        for name in CELL_FILES
+    ]
 
 
-def get_bundle_features(bundle):
-    """The features of every split that `bundle` trains and evaluates on."""
-    features = bundle.cells[0].features
+def get_group_regex(training):
+    """The {group} folders of the bundles of `training`, and no other: a group's other
+    bundles train other models, in other rules."""
+    return "|".join(re.escape(bundle.group) for bundle in training.bundles)
+
+
+def get_bundle_features(wildcards):
+    """The features of every split that the bundle in {group} trains and evaluates on."""
+    features = parse_group(wildcards.group)["features"]
     return {
         f"{split}_{kind}": f"results/features/{features}/{split}_{kind}.npy"
         for split in SPLITS
         for kind in ("X", "y")
     }
+
+
+def parse_group(group):
+    """features~hog/n~all/... -> {"features": "hog", "train_size": "all", ...}."""
+    return dict(zip(BUNDLE_KEYS, (part.split("~", 1)[1] for part in group.split("/"))))
 
 
 def get_train_settings():
@@ -260,7 +353,7 @@ def get_bundle_mem_mb(wildcards, input):
     return 300 + math.ceil(1.2 * feature_mb)
 
 
-def get_bundle_runtime(bundle):
+def get_bundle_runtime(training):
     """Minutes for a bundle job (SLURM --time), as a function of its input: generous, as a
     cluster kills late jobs. A model costs ~0.01 s per epoch of 45,000 HOG images (58 MB of
     features) in a bundle (benchmarks/bench_train.py), so ~0.2 us per image seen; the cost
@@ -273,7 +366,7 @@ def get_bundle_runtime(bundle):
         feature_mb = (
             os.path.getsize(input.train_X) / 1e6 if os.path.exists(input.train_X) else 0
         )
-        seconds = 0.2e-6 * images * len(bundle.cells) * max(feature_mb, 58) / 58
+        seconds = 0.2e-6 * images * len(training.models) * max(feature_mb, 58) / 58
         return max(2, math.ceil(10 * seconds / 60))
 
     return runtime

@@ -17,6 +17,8 @@ rule download:
     params:
         url=config["data"]["url"],
         md5=config["data"]["md5"],
+    message:
+        "Download CIFAR-10 (binary version) -> {output}"
     script:
         "../scripts/download.py"
 
@@ -43,5 +45,7 @@ rule prepare:
         val_size=config["data"]["val_size"],
         train_subset=config["data"]["train_subset"],
         seed=config["data"]["seed"],
+    message:
+        "Split train / validation / test -> results/data/"
     script:
         "../scripts/prepare.py"

@@ -15,6 +15,8 @@ rule fit_dictionary:
         runtime=30,
     params:
         block=get_learned_block,
+    message:
+        "Features {wildcards.features}: learn the k-means dictionary -> {output}"
     script:
         "../scripts/fit_dictionary.py"
 
@@ -38,6 +40,8 @@ rule extract_features:
     params:
         blocks=get_feature_blocks,
         shards=config["features"]["shards"],
+    message:
+        "Features {wildcards.features}: extract shard {wildcards.shard} of {wildcards.split}"
     script:
         "../scripts/extract_features.py"
 
@@ -65,6 +69,8 @@ rule gather_features:
         runtime=15,
     params:
         blocks=get_feature_blocks,
+    message:
+        "Features {wildcards.features}: gather the shards, standardise -> results/features/{wildcards.features}/"
     script:
         "../scripts/gather_features.py"
 
@@ -78,7 +84,7 @@ rule plot_hog_examples:
         report(
             "results/reports/figures/hog_examples.png",
             caption="../report/hog_examples.rst",
-            category="Features",
+            category=get_category("hog_examples"),
             labels={"figure": "HOG examples"},
         ),
     log:
@@ -92,6 +98,8 @@ rule plot_hog_examples:
     params:
         fset=get_hog_example_block()[0],
         block=get_hog_example_block()[1],
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_hog_examples.py"
 
@@ -103,7 +111,7 @@ rule plot_centroids:
         report(
             "results/reports/figures/centroids_{features}.png",
             caption="../report/centroids.rst",
-            category="Features",
+            category=get_category("centroids"),
             labels={"figure": "k-means centroids", "features": "{features}"},
         ),
     log:
@@ -112,5 +120,7 @@ rule plot_centroids:
         "results/benchmarks/features/{features}/centroids.tsv"
     conda:
         "../envs/linbench.yaml"
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_centroids.py"

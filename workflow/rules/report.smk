@@ -21,31 +21,30 @@ rule aggregate:
         # With each cell's test_predictions.npy (beside its metrics.json, written by the
         # same job): every regularizer against none, paired on the test images.
         test_labels="results/data/test_labels.npy",
+        # The report's first page is the answer, then this description.
+        description=REPORT_DESCRIPTION,
     output:
         runs=report(
             f"{REPORTS}/runs.csv",
             caption="../report/runs.rst",
-            category="Tables",
+            category=get_category("runs"),
             labels={"table": "runs (one row per cell)"},
         ),
-        history=report(
-            f"{REPORTS}/history.csv",
-            caption="../report/history.rst",
-            category="Tables",
-            labels={"table": "history (one row per cell and epoch)"},
-        ),
+        # Not in the HTML report: a row per cell and recorded epoch is megabytes.
+        history=f"{REPORTS}/history.csv",
         comparisons=report(
             f"{REPORTS}/comparisons.csv",
             caption="../report/comparisons.rst",
-            category="Tables",
+            category=get_category("comparisons"),
             labels={"table": "comparisons (each regularizer against none)"},
         ),
         summary=report(
             f"{REPORTS}/summary.md",
             caption="../report/summary.rst",
-            category="Tables",
+            category=get_category("summary"),
             labels={"table": "summary"},
         ),
+        landing=REPORT_LANDING,
     log:
         "logs/report/aggregate.log",
     benchmark:
@@ -57,6 +56,10 @@ rule aggregate:
     params:
         # Which sub-grids hold each cell: every question is answered inside its own.
         grid=GRIDS,
+        answer_figure=get_answer_figure(),
+        answer_category=get_category("summary"),
+    message:
+        f"Tables and summary of {len(CELLS)} cells: {{output.summary}}"
     script:
         "../scripts/aggregate.py"
 
@@ -68,7 +71,7 @@ rule plot_answer:
         report(
             REPORT_FIGURES["answer"],
             caption="../report/answer.rst",
-            category="Answer",
+            category=get_category("answer"),
             labels={"figure": "what each regularizer buys"},
         ),
     log:
@@ -81,6 +84,8 @@ rule plot_answer:
         mem_mb=1000,
     params:
         figure="answer",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -93,7 +98,7 @@ rule plot_val_heatmaps:
         report(
             REPORT_FIGURES["val_heatmaps"],
             caption="../report/val_heatmaps.rst",
-            category="Accuracy",
+            category=get_category("val_heatmaps"),
             labels={"figure": "1 learning rate x batch size"},
         ),
     log:
@@ -106,6 +111,8 @@ rule plot_val_heatmaps:
         mem_mb=1000,
     params:
         figure="val_heatmaps",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -118,7 +125,7 @@ rule plot_best_accuracy:
         report(
             REPORT_FIGURES["best_accuracy"],
             caption="../report/best_accuracy.rst",
-            category="Accuracy",
+            category=get_category("best_accuracy"),
             labels={"figure": "2 best per loss and regularizer"},
         ),
     log:
@@ -131,6 +138,8 @@ rule plot_best_accuracy:
         mem_mb=1000,
     params:
         figure="best_accuracy",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -143,7 +152,7 @@ rule plot_time_vs_accuracy:
         report(
             REPORT_FIGURES["time_vs_accuracy"],
             caption="../report/time_vs_accuracy.rst",
-            category="Accuracy",
+            category=get_category("time_vs_accuracy"),
             labels={"figure": "3 accuracy vs training time"},
         ),
     log:
@@ -156,6 +165,8 @@ rule plot_time_vs_accuracy:
         mem_mb=1000,
     params:
         figure="time_vs_accuracy",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -170,7 +181,7 @@ rule plot_confusion_matrix:
         report(
             REPORT_FIGURES["confusion_matrix"],
             caption="../report/confusion_matrix.rst",
-            category="Accuracy",
+            category=get_category("confusion_matrix"),
             labels={"figure": "4 confusion matrix of the best model"},
         ),
     log:
@@ -183,6 +194,8 @@ rule plot_confusion_matrix:
         mem_mb=1000,
     params:
         figure="confusion_matrix",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -195,7 +208,7 @@ rule plot_accuracy_vs_size:
         report(
             REPORT_FIGURES["accuracy_vs_size"],
             caption="../report/accuracy_vs_size.rst",
-            category="Regimes",
+            category=get_category("accuracy_vs_size"),
             labels={"figure": "1 accuracy vs training-set size"},
         ),
     log:
@@ -208,6 +221,8 @@ rule plot_accuracy_vs_size:
         mem_mb=1000,
     params:
         figure="accuracy_vs_size",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -220,7 +235,7 @@ rule plot_regularization_path:
         report(
             REPORT_FIGURES["regularization_path"],
             caption="../report/regularization_path.rst",
-            category="Regimes",
+            category=get_category("regularization_path"),
             labels={"figure": "2 regularization path"},
         ),
     log:
@@ -233,6 +248,8 @@ rule plot_regularization_path:
         mem_mb=1000,
     params:
         figure="regularization_path",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -244,7 +261,7 @@ rule plot_gap_vs_size:
         report(
             REPORT_FIGURES["gap_vs_size"],
             caption="../report/gap_vs_size.rst",
-            category="Regimes",
+            category=get_category("gap_vs_size"),
             labels={"figure": "3 train - validation gap vs size"},
         ),
     log:
@@ -257,6 +274,8 @@ rule plot_gap_vs_size:
         mem_mb=1000,
     params:
         figure="gap_vs_size",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -269,7 +288,7 @@ rule plot_learning_curves:
         report(
             REPORT_FIGURES["learning_curves"],
             caption="../report/learning_curves.rst",
-            category="Training",
+            category=get_category("learning_curves"),
             labels={"figure": "learning curves"},
         ),
     log:
@@ -283,6 +302,8 @@ rule plot_learning_curves:
     params:
         **get_curves_setting(),
         figure="learning_curves",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -296,7 +317,7 @@ rule plot_weights:
         report(
             REPORT_FIGURES["weights"],
             caption="../report/weights.rst",
-            category="Weights",
+            category=get_category("weights"),
             labels={"figure": "weight distributions"},
         ),
     log:
@@ -309,6 +330,8 @@ rule plot_weights:
         mem_mb=1000,
     params:
         figure="weights",
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_figure.py"
 
@@ -324,7 +347,7 @@ rule plot_templates:
         report(
             TEMPLATE_FIGURE,
             caption="../report/templates.rst",
-            category="Templates",
+            category=get_category("templates"),
             labels={"features": "{features}", "loss": "{loss}"},
         ),
     log:
@@ -337,5 +360,7 @@ rule plot_templates:
         mem_mb=1000,
     params:
         blocks=lambda wildcards: get_template_blocks(wildcards.features),
+    message:
+        "Figure: {output}"
     script:
         "../scripts/plot_templates.py"

@@ -26,13 +26,13 @@ rule sanity_checks:
         table=report(
             SANITY_TABLE,
             caption="../report/sanity.rst",
-            category="Sanity checks",
+            category=get_category("sanity"),
             labels={"table": "sanity checks (CSV)"},
         ),
         markdown=report(
             SANITY_MARKDOWN,
             caption="../report/sanity.rst",
-            category="Sanity checks",
+            category=get_category("sanity"),
             labels={"table": "sanity checks"},
         ),
     log:
@@ -68,6 +68,8 @@ rule sanity_checks:
             "transform_rows": 10,  # dropout: rows and draws of the batch transform
             "transform_draws": 1000,
         },
+    message:
+        "Sanity checks of the losses and regularizers on the real features: {output.markdown}"
     script:
         "../scripts/sanity_checks.py"
 
@@ -84,5 +86,7 @@ rule sanity_gate:
         "logs/report/sanity_gate.log",
     conda:
         "../envs/linbench.yaml"
+    message:
+        "Did every sanity check pass? ({input.table})"
     script:
         "../scripts/sanity_gate.py"

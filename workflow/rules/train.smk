@@ -1,21 +1,26 @@
-# One rule per bundle of grid cells (linbench.grid.make_bundles): a bundle's cells share
-# their data, loss, batch size and seed, so one job trains them together in one pass over
-# the data (linbench.bundle) and writes every cell's folder. Snakemake must know each job's
-# outputs when it reads the workflow, hence one named rule per bundle, made in a loop.
-for bundle in BUNDLES:
+# Training: one job per bundle of grid cells (linbench.grid.make_bundles). A bundle's cells
+# share their data, loss, batch size and seed, so one job trains them together in one pass
+# over the data (linbench.bundle) and writes each cell's folder, results/runs/{group}/<model>.
+# Snakemake needs a job's outputs from its rule, so bundles that train the same models
+# (most bundles of one sub-grid) share a rule: train_<sub-grids>, whose {group} wildcard
+# (features~F/n~N/loss~L/batch~B/seed~K) picks the bundle. Rerun one cell's bundle with
+# `--forcerun results/runs/<cell>/metrics.json`.
+for training in TRAINING_RULES:
 
     rule:
         name:
-            bundle.rule_name
+            training.name
         input:
-            **get_bundle_features(bundle),
+            unpack(get_bundle_features),
             code=get_training_code(),
         output:
-            get_bundle_outputs(bundle),
+            get_training_outputs(training),
         log:
-            f"logs/bundles/{bundle.path}.log",
+            f"logs/{training.name}/{{group}}.log",
         benchmark:
-            f"results/benchmarks/bundles/{bundle.path}.tsv"
+            f"results/benchmarks/{training.name}/{{group}}.tsv"
+        wildcard_constraints:
+            group=get_group_regex(training),
         group:
             "cells"
         conda:
@@ -23,12 +28,14 @@ for bundle in BUNDLES:
         threads: config["train"]["threads"]
         resources:
             mem_mb=get_bundle_mem_mb,
-            runtime=get_bundle_runtime(bundle),  # minutes
+            runtime=get_bundle_runtime(training),  # minutes
         params:
             python=PYTHON,
             script=f"{SCRIPTS}/train_bundle.py",
             settings=get_train_settings(),
             subset_seed=config["data"]["seed"],
+        message:
+            f"Train {len(training.models)} cells in one pass -> results/runs/{{wildcards.group}}/ ({training.name})"
         # A shell job, not `script:`, so the job imports numpy and the numpy core only. The
         # cells are named by their output folders, not by params: a bundle that loses cells
         # (a narrower grid) has nothing to rerun.

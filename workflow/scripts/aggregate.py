@@ -1,10 +1,12 @@
 """Rule aggregate: every cell's metrics and history -> runs.csv, history.csv, comparisons.csv,
-summary.md."""
+summary.md, and the report's first page (the answer, then the workflow's description)."""
 
 import logging
+from pathlib import Path
 
-from linbench.aggregate import write_tables
+from linbench.aggregate import landing_page, write_tables
 from linbench.grid import subgrids_of
+from linbench.io import write_text
 from linbench.scripting import run
 
 
@@ -19,6 +21,13 @@ def main() -> None:
         comparisons_csv=snakemake.output.comparisons,
         subgrids=subgrids_of(snakemake.params.grid),
     )
+    page = landing_page(
+        Path(snakemake.output.summary).read_text(),
+        Path(snakemake.input.description).read_text(),
+        answer_figure=snakemake.params.answer_figure,
+        category=snakemake.params.answer_category,
+    )
+    write_text(snakemake.output.landing, page)
     logging.getLogger("linbench.aggregate").info(
         "%d cells; status counts: %s", len(runs), runs["status"].value_counts().to_dict()
     )

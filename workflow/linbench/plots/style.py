@@ -8,6 +8,7 @@ global figure state, nothing to close. Styling goes through an rc context
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -21,6 +22,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from PIL import Image
 
 from ..errors import LinbenchError
 from ..io import atomic_path
@@ -52,11 +54,27 @@ def theme(style: str = "whitegrid") -> Iterator[None]:
         yield
 
 
+MAX_WIDTH_PX = 2000
+"""The widest figure, in pixels: figures are read on a screen (a wider one gets a lower dpi)."""
+PNG_COLOURS = 256
+"""Colours of a saved figure: plots, colour maps (256 entries) and text need no more, and a
+palette PNG is a third to a quarter of a true-colour one, so the HTML report stays small."""
+
+
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
-    """Write `fig` as PNG atomically (a half-written image never appears at `path`)."""
+    """Write `fig` as a palette PNG sized for a screen, atomically (a half-written image
+    never appears at `path`)."""
+    buffer = io.BytesIO()
+    # Every figure uses constrained layout, so no bbox_inches="tight" (a second draw).
+    dpi = min(DPI, MAX_WIDTH_PX / fig.get_figwidth())
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    image = Image.open(buffer).convert("RGB")
+    # No dithering: its noise would cost more bytes than the palette saves.
+    palette = image.quantize(
+        PNG_COLOURS, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+    )
     with atomic_path(path, suffix=".png") as tmp:
-        # Every figure uses constrained layout, so no bbox_inches="tight" (a second draw).
-        fig.savefig(tmp, format="png", dpi=DPI, facecolor="white")
+        palette.save(tmp, format="PNG", optimize=True)
 
 
 def fmt_lr(value: float) -> str:
