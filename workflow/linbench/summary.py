@@ -183,11 +183,12 @@ def _answer(
     """The opening table and one line per regularizer."""
     keys = varying_keys(settings)
     seeds = sorted(_unique(int(n) for n in settings["seeds"])) if len(settings) else []
-    source = f"sub-grid `{subgrid}`, " if subgrid else ""
+    source = f"the sub-grid `{subgrid}`, " if subgrid else ""
+    counts = f"{seeds[0]} to {seeds[-1]}" if len(seeds) > 1 else _join(seeds)
     head = [
         "## What each regularizer buys",
         "",
-        f"From the {source}{_join(seeds)} seeds per setting (below all images each seed "
+        f"From {source}{counts} seeds per setting (column *seeds*; below all images each seed "
         "draws its own training subset). Per regime, the regularizer whose best setting "
         "(strength and learning rate tuned on **validation**, only `ok` settings) has the "
         "highest validation accuracy, and its gain over the tuned unregularized setting in "
