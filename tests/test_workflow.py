@@ -263,7 +263,7 @@ def test_report_opens_on_the_answer_in_chromium(study, tmp_path):
     assert "best regularizer" in cells and "svm" in cells and "softmax" in cells, cells
     # Snakemake centres its first page vertically, so a tall page would hide its top (the
     # answer) above the scroll range; the page's own style puts it at the top.
-    assert "{align-items: flex-start;}</style>" in page
+    assert "{align-items: flex-start;}" in page
     # The menu lists the categories, the answer's first.
     menu = re.findall(r">(\d) ([A-Z][a-z]+(?: [a-z]+)?)</span>", page)
     assert menu and menu[0] == ("1", "The answer"), menu
