@@ -145,7 +145,7 @@ REPORT_CATEGORIES = {
     "6 Templates": ["templates"],
     "7 Features": ["hog_examples", "centroids"],
     "8 Sanity checks": ["sanity"],
-    "9 Tables": ["comparisons", "runs"],
+    "9 Tables": ["comparisons"],
 }
 
 
