@@ -58,6 +58,9 @@ from linbench.names import TRAIN_DEFAULTS  # noqa: E402
 from linbench.regularizers import make_regularizer  # noqa: E402
 from linbench.subsets import training_epochs  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_train import sweep_composition  # noqa: E402
+
 C = 10
 VAL_IMAGES = 5000
 # The regimes sub-grid of config/config.yaml: every regularizer setting of one loss.
@@ -70,18 +73,9 @@ REGIMES_MODELS = (
     + [("dropout", p) for p in (0.2, 0.5, 0.9)]
 )
 REGIMES_SIZES = (500, 2000, 10000, 45000)
-# The sweep sub-grid: 8 regularizer settings x 6 learning rates = one bundle of 48.
-SWEEP_MODELS = [
-    ("none", 0.0),
-    ("l1", 1e-3),
-    ("l1", 1e-2),
-    ("l2", 1e-2),
-    ("l2", 1e-1),
-    ("elastic_net", 1e-2),
-    ("max_norm", 0.5),
-    ("dropout", 0.5),
-]
-SWEEP_RATES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 100.0)
+# The sweep sub-grid (8 regularizer settings x 6 learning rates = one bundle of 48), as
+# config/config.yaml has it.
+SWEEP_MODELS, SWEEP_RATES = sweep_composition()
 # Feature widths of the default study's sets: hog, kmeans (400 centroids x 4), hog_fine.
 WIDTHS = {"hog": 324, "kmeans": 1600, "hog_fine": 1774}
 

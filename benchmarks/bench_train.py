@@ -372,19 +372,19 @@ def part_speed(data: dict, epochs: int, repeats: int) -> list[dict]:
 
 # ----------------------------------------------------------------------------- bundle
 
-# One bundle of the default study (config/config.yaml): every regularizer/strength pair at
-# every learning rate, for one loss, batch size and seed.
-BUNDLE_MODELS = (
-    ("none", 0.0),
-    ("l1", 1e-3),
-    ("l1", 1e-2),
-    ("l2", 1e-2),
-    ("l2", 1e-1),
-    ("elastic_net", 1e-2),
-    ("max_norm", 0.5),
-    ("dropout", 0.5),
-)
-BUNDLE_RATES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 100.0)
+
+def sweep_composition() -> tuple[tuple[tuple[str, float], ...], tuple[float, ...]]:
+    """The default study's sweep (config/config.yaml): its (regularizer, strength) pairs and
+    learning rates; one bundle holds every pair at every rate, for one loss, batch size and
+    seed."""
+    import yaml
+
+    sweep = yaml.safe_load((ROOT / "config/config.yaml").read_text())["grid"]["sweep"]
+    models = tuple((reg, float(s)) for reg in sweep["regularizer"] for s in sweep["strength"][reg])
+    return models, tuple(float(lr) for lr in sweep["learning_rate"])
+
+
+BUNDLE_MODELS, BUNDLE_RATES = sweep_composition()
 
 
 def bundle_target(batch_size: int) -> float:

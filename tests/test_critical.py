@@ -1,7 +1,6 @@
 """Steps to a target, the critical batch size and best-rate scaling, on problems whose truth
 is known: hand-made progress records and simulated steps-to-target studies."""
 
-import ast
 import math
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from test_imports import PACKAGE, imports_of
 
 from linbench import critical
 from linbench.critical import (
@@ -47,25 +47,12 @@ def study(rng, n_seeds, *, sigma=0.1, sigma_seed=0.1, s_min=S_MIN, b_crit=B_CRIT
     )
 
 
-def imported_modules(module) -> set[str]:
-    tree = ast.parse(Path(module.__file__).read_text())
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
-    return {name.split(".")[0] for name in found}
-
-
 def test_critical_imports_no_plotting_or_workflow():
     """A pipeline module of numbers: numpy, pandas and scipy only (so reports and sanity
     checks can import it cheaply)."""
-    assert imported_modules(critical) <= {"__future__", "math", "numbers", "collections"} | {
-        "numpy",
-        "pandas",
-        "scipy",
-    }
+    internal, external = imports_of(Path(critical.__file__), PACKAGE, "linbench")
+    assert not internal
+    assert external <= {"__future__", "math", "numbers", "collections", "numpy", "pandas", "scipy"}
 
 
 # ----------------------------------------------------------------------------- steps_to_target

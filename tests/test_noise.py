@@ -1,12 +1,12 @@
 """Gradient noise scale: against a slow per-example loop, the loss functions' gradients, and
 cases whose answer is known."""
 
-import ast
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_imports import PACKAGE, imports_of
 
 from linbench import noise
 from linbench.losses import LOSSES
@@ -185,12 +185,6 @@ def test_a_broken_score_gradient_is_caught(monkeypatch):
 
 def test_noise_is_numpy_core():
     """The numpy core layer: numpy and the names / losses modules, nothing else."""
-    tree = ast.parse(Path(noise.__file__).read_text())
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
-    allowed = {"numpy", "linbench.names", "linbench.losses.scores"}
-    assert {name for name in found if not name.startswith(("__future__", "math"))} <= allowed
+    internal, external = imports_of(Path(noise.__file__), PACKAGE, "linbench")
+    assert internal <= {"names", "losses"}
+    assert external <= {"__future__", "math", "numpy"}
