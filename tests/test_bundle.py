@@ -8,12 +8,17 @@ from linbench.bundle import (
     Model,
     _class_sum,
     _from_planes,
+    _Stack,
     _to_planes,
     _true_class_index,
+    progress_record,
+    progress_schedule,
+    softmax_losses,
     stratified_subset,
     train_bundle,
 )
-from linbench.losses import predict
+from linbench.losses import predict, softmax_loss, svm_loss
+from linbench.noise import gradient_noise_scale
 from linbench.regularizers import make_regularizer
 from linbench.train import train
 
@@ -325,3 +330,115 @@ def test_history_on_a_validation_subset_and_the_returned_weights_on_all(data):
     assert next(r for r in stopped.history if r["epoch"] == stopped.best_epoch)["val_acc"] == chosen
     full = train_bundle(X, y, Xv, yv, models[:1], loss="softmax", batch_size=64, epochs=6, seed=3)
     assert full.val_acc[0] == full.models[0].val_acc  # without a subset: the history's own
+
+
+# ----------------------------------------------------------------------------- gradient descent
+
+
+@pytest.mark.parametrize("loss", ["svm", "softmax"])
+def test_full_batch_steps_equal_gradient_descent_written_out_by_hand(loss):
+    """batch_size >= N is gradient descent: each epoch one step on the mean gradient of the
+    whole set, W -= lr (dW + penalty), the same from train and from a bundle."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 20))
+    y = rng.integers(0, 10, 300)
+    Xv, yv = X[:50], y[:50]
+    reg, lr, epochs = make_regularizer("l2", 0.1), 0.05, 6
+    W = 1e-3 * np.random.default_rng(np.random.SeedSequence(3).spawn(3)[0]).standard_normal(
+        (20, 10)
+    )
+    b = np.zeros(10)
+    losses = {"svm": svm_loss, "softmax": softmax_loss}
+    for _ in range(epochs):
+        _, dW, db = losses[loss](W, b, X, y)
+        dW = dW + 2 * 0.1 * W
+        W, b = W - lr * dW, b - lr * db
+    alone = train(
+        X,
+        y,
+        Xv,
+        yv,
+        loss=loss,
+        regularizer=reg,
+        batch_size=300,
+        learning_rate=lr,
+        epochs=epochs,
+        seed=3,
+    )
+    bundled = train_bundle(
+        X, y, Xv, yv, [Model(reg, lr)], loss=loss, batch_size=10_000, epochs=epochs, seed=3
+    )
+    for result in (alone, bundled.models[0]):
+        np.testing.assert_allclose(result.W, W, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(result.b, b, rtol=1e-12, atol=1e-15)
+
+
+# ----------------------------------------------------------------------------- progress records
+
+
+def test_progress_schedule_is_log_spaced_from_the_first_step_to_the_last():
+    assert progress_schedule(20) == list(range(21))  # a short run: every step
+    steps = progress_schedule(28_140)  # batch 32, 20 epochs of 45,000 images
+    assert steps[:3] == [0, 1, 2] and steps[-1] == 28_140
+    assert 30 <= len(steps) <= 34 and steps == sorted(set(steps))
+    ratios = np.diff(np.log(steps[5:]))
+    assert ratios.max() < 2 * ratios.min()  # evenly spaced in log step, past the first few
+
+
+@pytest.mark.parametrize("loss", ["svm", "softmax"])
+def test_progress_records_the_objective_and_noise_scale_of_the_weights(data, loss):
+    """The last record's objective is the data loss + penalty of the returned weights on the
+    stratified subset; the final noise scale is linbench.noise's over the whole set."""
+    X, y, _, _ = data
+    models = [Model(make_regularizer("l2", 0.01), 0.01), Model(make_regularizer("l1", 1e-3), 0.03)]
+    models += [Model(make_regularizer("l2", 10.0), 10.0)]  # diverges: records stop there
+    total = 3 * (2000 // 100)
+    result = train_bundle(
+        *data,
+        models,
+        loss=loss,
+        batch_size=100,
+        epochs=3,
+        seed=3,
+        progress_steps=progress_schedule(total),
+        progress_train_images=500,
+    )
+    rows = stratified_subset(y, 500)
+    assert result.progress_train_images == len(rows)
+    data_loss = {"svm": svm_loss, "softmax": softmax_loss}[loss]
+    for model, trained, records, noise in zip(
+        models, result.models, result.progress, result.gradient_noise_scale, strict=True
+    ):
+        if model.learning_rate == 10.0:
+            assert trained.status == "diverged"
+            assert len(records) < len(progress_schedule(total)) and np.isnan(noise)
+            continue
+        assert [r["step"] for r in records] == progress_schedule(total)
+        assert [r["images"] for r in records] == [100 * r["step"] for r in records]
+        assert all(np.diff([r["seconds"] for r in records]) >= 0)
+        W, b = trained.W.astype(np.float64), trained.b.astype(np.float64)
+        expected = data_loss(W, b, X[rows].astype(np.float64), y[rows])[0]
+        expected += model.regularizer.penalty(W)[0]
+        assert records[-1]["objective"] == pytest.approx(expected, rel=1e-4)
+        assert records[0]["objective"] > records[-1]["objective"]
+        reference = gradient_noise_scale(W, b, X, y, loss=loss)["B_simple"]
+        assert noise == pytest.approx(reference, rel=1e-3)
+
+
+@pytest.mark.parametrize(("scale", "size"), [(0.1, 1000), (0.2, 300)])
+def test_progress_noise_scale_on_a_subset_takes_off_the_bias_of_the_mean(scale, size):
+    """On n examples |mean g|^2 overstates |G|^2 by about tr(Σ)/n, so the plain ratio on a
+    subset comes out near n at most, however large the noise scale of the whole set. With
+    the bias taken off, the median over 20 subsets lands near the whole set's (40,000
+    examples, labels drawn from a softmax model; noise scales ~900 and ~370)."""
+    rng = np.random.default_rng(0)
+    n = 40_000
+    X = rng.standard_normal((n, 8)).astype(np.float32)
+    y = (X @ (scale * rng.standard_normal((8, 10))) + rng.gumbel(size=(n, 10))).argmax(axis=1)
+    stack = _Stack([Model(make_regularizer("none", 0.0), 0.1)], np.zeros((8, 10), np.float32), 10)
+    whole = progress_record(stack, X, y, softmax_losses, unbiased=False)["noise_scale"][0]
+    subsets = [rng.choice(n, size, replace=False) for _ in range(20)]
+    plain = [progress_record(stack, X[r], y[r], softmax_losses, unbiased=False) for r in subsets]
+    fair = [progress_record(stack, X[r], y[r], softmax_losses) for r in subsets]
+    assert np.median([p["noise_scale"][0] for p in plain]) < 0.6 * whole
+    assert np.median([f["noise_scale"][0] for f in fair]) == pytest.approx(whole, rel=0.25)

@@ -70,7 +70,10 @@ class BundleResult:
     ``val_acc`` are measured on `history_train_images` training and `history_val_images`
     validation images (all of them unless subsets were asked for); `train_acc[k]` and
     `val_acc[k]` are the accuracies of the weights it returns on the whole training and
-    validation sets.
+    validation sets. `progress[k]` are model k's progress records, if asked for, with the
+    objective on `progress_train_images` training images; `gradient_noise_scale[k]` is
+    B_simple of its data loss at its final weights over the whole training set (NaN if it
+    diverged; see :func:`progress_record`).
     """
 
     models: list[TrainResult]
@@ -78,6 +81,9 @@ class BundleResult:
     history_train_images: int
     val_acc: list[float] | None = None
     history_val_images: int | None = None
+    progress: list[list[dict[str, float]]] | None = None
+    progress_train_images: int | None = None
+    gradient_noise_scale: list[float] | None = None
 
 
 # The order of the models' columns in W_all: models without dropout first, kind by kind,
@@ -206,8 +212,9 @@ class _Stack:
     @staticmethod
     def gather(X_train: np.ndarray, batch: np.ndarray) -> np.ndarray:
         """The minibatch's rows of X_train (a copy: fancy indexing is 5x faster than
-        ``np.take`` into a work array)."""
-        return X_train[batch]
+        ``np.take`` into a work array); gradient descent's batch of the whole set is X_train
+        itself, in storage order (as train takes it: the same gradient, no copy per step)."""
+        return np.asarray(X_train) if len(batch) == len(X_train) else X_train[batch]
 
     def masked_inputs(self, X_batch: np.ndarray, uniform: np.ndarray | None) -> list:
         """Every group's inputs: X_batch, and per keep probability the inputs with
@@ -269,6 +276,20 @@ class _Stack:
         if self.l2_models is not None:
             rows = self._columns(self.l2_models)
             dWt[rows] += grad[rows]
+        return values
+
+    def penalty_values(self) -> np.ndarray:
+        """Each model's penalty (K,), as :meth:`penalties` computes it, without a gradient."""
+        values = np.zeros(self.k)
+        c, Wt = self.c, self.Wt
+        if self.l2_models is not None:
+            rows = Wt[self._columns(self.l2_models)]
+            values[self.l2_models] += self.l2_strength * _per_model(
+                np.einsum("cd,cd->c", rows, rows), c
+            )
+        if self.l1_models is not None:
+            rows = Wt[self._columns(self.l1_models)]
+            values[self.l1_models] += self.l1_strength * _per_model(np.abs(rows).sum(axis=1), c)
         return values
 
     def step(self, dWt: np.ndarray, db: np.ndarray) -> None:
@@ -483,6 +504,8 @@ def train_bundle(
     history_train_images: int | None = None,
     history_val_images: int | None = None,
     eval_every: int = 1,
+    progress_steps: Sequence[int] | None = None,
+    progress_train_images: int | None = None,
 ) -> BundleResult:
     """Train every model of `models` as :func:`linbench.train.train` would, in one pass.
 
@@ -493,7 +516,16 @@ def train_bundle(
     weights returned are measured on the whole sets at the end (``BundleResult.train_acc``,
     ``val_acc``), and so is the validation accuracy that decides a run's status.
     `eval_every` records the history after every `eval_every`-th epoch (and the last) only,
-    as ``train`` does. Raises ValueError, naming the parameter, for invalid parameters or data.
+    as ``train`` does.
+
+    `progress_steps` (optional) asks for progress records after those steps (0: the
+    initial weights; :func:`progress_schedule` spaces them): per model, the steps and
+    images so far, its share of the training's wall time so far (the records' own time
+    left out), the training objective (data loss + penalty, on `progress_train_images`
+    training images, a fixed stratified subset; dropout models on their inputs unmasked),
+    the accuracy on the history's validation images and the gradient noise scale
+    (:func:`progress_record`). A model frozen (diverged) is no longer recorded.
+    Raises ValueError, naming the parameter, for invalid parameters or data.
     """
     if not models:
         raise ValueError("bundle: models must not be empty")
@@ -535,6 +567,15 @@ def train_bundle(
         else stratified_subset(y_val, history_val_images)
     )
     X_val_history, y_val_history = X_val[val_rows], y_val[val_rows]
+    recording_at = sorted(set(progress_steps)) if progress_steps is not None else []
+    if recording_at:
+        objective_rows = (
+            np.arange(len(y_train))
+            if progress_train_images is None
+            else stratified_subset(y_train, progress_train_images)
+        )
+        progress_data = (X_train[objective_rows], y_train[objective_rows])
+        progress: list[list[dict[str, float]]] = [[] for _ in models]
 
     # The streams of train(): same seed, same initial W, minibatch order and dropout bits.
     init_rng, order_rng, dropout_rng = (
@@ -550,9 +591,25 @@ def train_bundle(
     best: dict[int, tuple[int, float, tuple[np.ndarray, np.ndarray]]] = {}  # early stopping:
     # model -> (epoch, val_acc, (W, b)) of its best evaluation so far
     decaying = [j for j, m in enumerate(stack.models) if m.lr_decay_every_images]
-    images_seen = 0
+    images_seen = steps = 0
     any_dropout = any(dropout is not None for dropout, _ in stack.inputs)
     start_time = time.perf_counter()
+    recording_time = 0.0  # spent on progress records: not training time
+
+    def record() -> None:
+        nonlocal recording_time
+        began = time.perf_counter()
+        seconds = (began - start_time - recording_time) / K
+        values = progress_record(stack, *progress_data, losses_of)
+        val_acc = stack.accuracies(X_val_history, y_val_history)
+        for j in np.flatnonzero(stack.active):
+            row = {"step": steps, "images": images_seen, "seconds": seconds}
+            row |= {key: float(v[j]) for key, v in values.items()}
+            progress[stack.order[j]].append(row | {"val_acc": float(val_acc[j])})
+        recording_time += time.perf_counter() - began
+
+    if recording_at and recording_at[0] == 0:
+        record()
 
     with np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(1, epochs + 1):
@@ -565,9 +622,10 @@ def train_bundle(
                     _decay_rates(stack, decaying, images_seen)
                 images_seen += len(batch)
                 X_batch = stack.gather(X_train, batch)
+                y_batch = y_train if len(batch) == n else y_train[batch]
                 uniform = random_uint16(X_batch.shape, dropout_rng) if any_dropout else None
                 X_inputs = stack.masked_inputs(X_batch, uniform)
-                step_losses, dS = losses_of(stack.scores(X_inputs), y_train[batch], K)
+                step_losses, dS = losses_of(stack.scores(X_inputs), y_batch, K)
                 dWt = stack.weight_gradient(X_inputs, dS)
                 db = dS.sum(axis=0)
                 step_losses += stack.penalties(dWt)
@@ -579,6 +637,9 @@ def train_bundle(
                         diverged_epoch[j] = epoch
                         steps_taken[j] = len(batch_losses)
                 stack.step(dWt, db)
+                steps += 1
+                if steps in recording_at and stack.active.any():
+                    record()
             # ... and a model whose weights the epoch's last step made non-finite.
             for j in np.flatnonzero(stack.active & ~stack.finite_models()):
                 frozen[j] = stack.freeze(j)
@@ -612,6 +673,8 @@ def train_bundle(
 
     # Final weights, accuracy on the whole training set, and the results in the given order.
     with np.errstate(all="ignore"):  # a diverged model may hold inf/nan weights
+        noise = progress_record(stack, X_train, y_train, losses_of, unbiased=False)["noise_scale"]
+        noise[~stack.active] = np.nan  # a diverged model has no gradient to speak of
         full_train_acc = _accuracies(stack, X_train, y_train, frozen, diverged_epoch, None)
         full_val_acc = (
             _accuracies(stack, X_val, y_val, frozen, diverged_epoch, None)
@@ -663,7 +726,72 @@ def train_bundle(
         len(history_rows),
         final_val_acc,
         len(val_rows),
+        progress if recording_at else None,
+        len(progress_data[1]) if recording_at else None,
+        [float(noise[stack.order.index(i)]) for i in range(K)],
     )
+
+
+PROGRESS_POINTS = 32
+"""Progress records of a run: about this many, log-spaced in steps (and the start)."""
+
+
+def progress_schedule(total_steps: int, points: int = PROGRESS_POINTS) -> list[int]:
+    """Steps after which to record progress: 0 (the start), 1, the last step, and about
+    `points` in all, evenly spaced in log step (every step of a run shorter than that).
+
+    >>> progress_schedule(5)
+    [0, 1, 2, 3, 4, 5]
+    >>> len(progress_schedule(28_140)) >= 30
+    True
+    """
+    if total_steps <= points:
+        return list(range(total_steps + 1))
+    spaced = np.geomspace(1, total_steps, points)
+    return [0, *sorted({round(float(s)) for s in spaced} | {total_steps})]
+
+
+def progress_record(
+    stack: _Stack, X: np.ndarray, y: np.ndarray, losses_of, *, unbiased: bool = True
+) -> dict[str, np.ndarray]:
+    """Every model's training objective and gradient noise scale on (X, y), each (K,).
+
+    The objective is the data loss plus the penalty. The noise scale is McCandlish et al.'s
+    B_simple = tr(Σ) / |G|^2 of the data loss (:mod:`linbench.noise` derives it and computes
+    it for one model): from the per-example score gradients r_i, |g_i|^2 = (|x_i|^2 + 1)
+    |r_i|^2 and G = (X.T R, sum R) / N, so every model's comes from one wide product per
+    block of rows. On a subset of N examples |G|^2 is biased up by tr(Σ) / N (the mean of N
+    noisy gradients is noisy); `unbiased` takes that off, and where nothing is left (near an
+    optimum the noise swamps G on N images) the estimate is inf. Over the whole training
+    set (``unbiased=False``) it is the plain ratio, as :func:`linbench.noise.gradient_noise_scale`.
+    """
+    n, k, c = len(y), stack.k, stack.c
+    loss_sum = np.zeros(k)
+    g_sum = np.zeros((k * c, X.shape[1]))  # sum_i r_i x_i^T, per column
+    db_sum = np.zeros(k * c)
+    g2_sum = np.zeros(k)  # sum_i |g_i|^2
+    for start in range(0, n, EVAL_ROWS):
+        X_block, y_block = np.asarray(X[start : start + EVAL_ROWS]), y[start : start + EVAL_ROWS]
+        rows = len(y_block)
+        S = np.matmul(X_block, stack.Wt.T)
+        S += stack.b
+        losses, dS = losses_of(S, y_block, k)  # dS = R / rows
+        loss_sum += losses * rows
+        dS *= rows
+        g_sum += np.matmul(dS.T, X_block)
+        db_sum += dS.sum(axis=0, dtype=np.float64)
+        x_norm2 = np.einsum("nd,nd->n", X_block, X_block, dtype=np.float64) + 1.0
+        r_norm2 = np.square(dS, dtype=np.float64).reshape(rows, k, c).sum(axis=2)
+        g2_sum += x_norm2 @ r_norm2
+    g_norm2 = _per_model(np.einsum("cd,cd->c", g_sum, g_sum), c) + _per_model(db_sum**2, c)
+    g_norm2 /= n**2
+    tr_sigma = np.maximum(0.0, n / (n - 1) * (g2_sum / n - g_norm2))
+    signal = g_norm2 - tr_sigma / n if unbiased else g_norm2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        noise = np.where(signal > 0, tr_sigma / signal, np.inf)
+    noise[~np.isfinite(loss_sum)] = np.nan
+    objective = loss_sum / n + stack.penalty_values()
+    return {"objective": objective, "noise_scale": noise}
 
 
 def _decay_rates(stack: _Stack, decaying: list[int], images_seen: int) -> None:

@@ -191,8 +191,13 @@ def train(
                 batch = order[start : start + batch_size]
                 lr = decayed_rate(learning_rate, lr_decay, lr_decay_every_images, images_seen)
                 images_seen += len(batch)
-                X_batch = regularizer.transform_batch(X_train[batch], dropout_rng)
-                loss_value, dW, db = loss_fn(W, b, X_batch, y_train[batch])
+                # Gradient descent (a batch of the whole set) takes it in storage order: the
+                # same gradient, without a shuffled copy of X every step.
+                X_rows, y_rows = (
+                    (X_train, y_train) if batch_size >= n else (X_train[batch], y_train[batch])
+                )
+                X_batch = regularizer.transform_batch(np.asarray(X_rows), dropout_rng)
+                loss_value, dW, db = loss_fn(W, b, X_batch, y_rows)
                 penalty, dW_penalty = regularizer.penalty(W)
                 loss_value += penalty
                 dW += dW_penalty
