@@ -65,7 +65,7 @@ def test_yaml_1_1_exponents_are_numbers():
         ),
         (
             {"grid__sweep__batch_size": [0]},
-            r"grid\.sweep\.batch_size\[0\]: 0 is less than the minimum of 1",
+            r"grid\.sweep\.batch_size\[0\]: 0 is not images per step \(at least 1\), or 'all'",
         ),
         ({"grid__sweep__regularizer": ["l3"]}, r"grid\.sweep\.regularizer\[0\]: 'l3' is not one"),
         (
@@ -85,10 +85,14 @@ def test_yaml_1_1_exponents_are_numbers():
             r"grid\.regimes\.train_size\[1\]: 46000 is larger than the 45000 images",
         ),
         ({"grid__regimes__features": ["sift"]}, r"grid\.regimes\.features: 'sift' is not a"),
-        ({"grid": {"sweep": None, "regimes": None}}, r"grid: every sub-grid is switched off"),
+        (
+            {"grid": {"sweep": None, "optimizer": None, "regimes": None}},
+            r"grid: every sub-grid is switched off",
+        ),
         (
             {"grid__regularizer": ["l2"]},
-            r"grid\.regularizer: the grid is a set of named sub-grids \(sweep, regimes\)",
+            r"grid\.regularizer: the grid is a set of named sub-grids "
+            r"\(sweep, optimizer, regimes\)",
         ),
         ({"grid__regimes__seed": [0]}, r"grid\.regimes\.seed: .*at least 2 seeds, got 1"),
         (
@@ -128,6 +132,12 @@ def test_yaml_1_1_exponents_are_numbers():
         ({"grid__sweep__strength__dropout": [1.5]}, r"grid\.sweep\.strength\.dropout\[0\]"),
         ({"grid__sweep__strength__none": [0.1]}, r"grid\.sweep\.strength\.none\[0\]"),
         ({"train__epochs": 0}, r"train\.epochs: 0 is less than the minimum of 1"),
+        ({"grid__optimizer__batch_size": [32, 0]}, r"grid\.optimizer\.batch_size\[1\]: 0 is not"),
+        ({"grid__optimizer__batch_size": ["half"]}, r"grid\.optimizer\.batch_size\[0\]"),
+        ({"grid__optimizer__learning_rate": [-0.1]}, r"grid\.optimizer\.learning_rate\[0\]"),
+        ({"optimizer__targets": [0.1, 1.0]}, r"optimizer\.targets\[1\]: 1\.0 is greater"),
+        ({"optimizer__targets": [0]}, r"optimizer\.targets\[0\]: 0 is less"),
+        ({"optimizer__subgrid": "opt"}, r"optimizer\.subgrid: 'opt' is not a sub-grid"),
         (
             {"features__sets": {"hog": [{"block": "hog", "orientations": 0}]}},
             r"features\.sets\.hog\[0\]\.orientations",
@@ -150,11 +160,15 @@ def test_command_line_strings_become_numbers_only_where_numbers_are_expected():
         data__md5="12345678901234567890123456789012",
     )
     assert config["grid"]["sweep"]["batch_size"] == [64, 128]
+    mixed = check(grid__optimizer__batch_size=["32", "all"])  # gradient descent beside SGD
+    assert mixed["grid"]["optimizer"]["batch_size"] == [32, "all"]
     assert config["grid"]["sweep"]["learning_rate"] == [0.1, 1]
     assert config["grid"]["regimes"]["train_size"] == [500, "all"]
     assert config["data"]["train_subset"] is None
     assert config["data"]["md5"] == "12345678901234567890123456789012"
-    with pytest.raises(LinbenchError, match=r"grid\.sweep\.batch_size\[0\]: '6x4' is not of"):
+    with pytest.raises(
+        LinbenchError, match=r"grid\.sweep\.batch_size\[0\]: '6x4' is not images per step"
+    ):
         check(grid__sweep__batch_size=["6x4"])
 
 

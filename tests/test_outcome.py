@@ -4,11 +4,13 @@ purpose to show that the label comes from that rule."""
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from linbench import outcome
 from linbench.names import STATUSES
 from linbench.regularizers import make_regularizer
+from linbench.report import judge_outcomes
 from linbench.train import train
 
 CLASSES = 10
@@ -147,3 +149,86 @@ def test_diverged_comes_from_the_non_finite_check(monkeypatch):
     monkeypatch.setattr(train_module.np, "isfinite", lambda value: np.ones_like(value, bool))
     result = fit("softmax", 32, 10.0, spread=1.0, reg="l2", strength=10.0, epochs=20)
     assert result.status != "diverged" and result.epochs_run == 20
+
+
+# ----------------------------------------------------------------------------- one relative scale
+
+
+def test_excess_share_runs_from_the_best_objective_to_the_start():
+    assert outcome.excess_share(3.0, best=3.0, initial=9.0) == 0.0
+    assert outcome.excess_share(9.0, best=3.0, initial=9.0) == 1.0
+    assert outcome.excess_share(6.0, best=3.0, initial=9.0) == 0.5
+    assert math.isnan(outcome.excess_share(1.0, best=2.0, initial=2.0))  # nothing to learn
+    assert math.isnan(outcome.excess_share(math.nan, best=2.0, initial=3.0))
+
+
+def runs_table(finals, loss, initial, regularizer="none", own_best=None):
+    """Runs of one problem; each reached `own_best` (default: the lowest final) on the way."""
+    own_best = min(finals) if own_best is None else own_best
+    return pd.DataFrame(
+        {
+            "features": "hog",
+            "train_size": 45000,
+            "loss": loss,
+            "regularizer": regularizer,
+            "strength": 0.0,
+            "status": "ok",
+            "initial_objective": initial,
+            "final_objective": finals,
+            "best_objective": own_best,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("loss", "initial", "finals", "expected"),
+    [
+        # SVM (zero model 9): 7.0 is below 9, so the zero-model rule calls it ok; it kept 2/3
+        # of the way back from the best (3.0), and is unstable on the relative scale.
+        ("svm", 9.0, [3.0, 4.5, 7.0], ["ok", "ok", "unstable"]),
+        # softmax (zero model ln 10): the same shares, the same verdicts.
+        ("softmax", 2.3, [1.4, 1.625, 2.0], ["ok", "ok", "unstable"]),
+    ],
+)
+def test_unstable_is_judged_on_one_relative_scale_for_both_losses(loss, initial, finals, expected):
+    judged = judge_outcomes(runs_table(finals, loss, initial))
+    assert judged["status"].tolist() == expected
+    assert judged["best_objective_any"].tolist() == [min(finals)] * 3
+    assert judged["excess_share"].iloc[0] == 0.0
+
+
+def test_a_run_still_descending_when_its_budget_ends_crawls_and_is_not_unstable():
+    """Too small a rate: far from F* at the end, but at the lowest objective it reached."""
+    table = pd.concat(
+        [runs_table([3.0], "svm", 9.0), runs_table([7.0], "svm", 9.0, own_best=7.0)],
+        ignore_index=True,
+    )
+    judged = judge_outcomes(table)
+    assert judged["status"].tolist() == ["ok", "ok"]
+    assert judged["excess_share"].tolist() == pytest.approx([0.0, 2 / 3])
+    # ...and the same run having been at 6.0 before climbing back to 7.0 lost ground: unstable
+    table.loc[1, "best_objective"] = 6.0
+    assert judge_outcomes(table)["status"].tolist() == ["ok", "unstable"]
+
+
+def test_the_relative_rule_compares_runs_of_one_objective_only():
+    """F* is per problem: a strong penalty's higher optimum does not make its runs look
+    unstable against none's, and early stopping shares none's objective."""
+    table = pd.concat(
+        [
+            runs_table([3.0, 3.2], "svm", 9.0),
+            runs_table([6.0, 6.5], "svm", 9.0, regularizer="l2").assign(strength=10.0),
+            runs_table([7.0], "svm", 9.0, regularizer="early_stopping", own_best=4.0),
+        ],
+        ignore_index=True,
+    )
+    judged = judge_outcomes(table)
+    assert judged["status"].tolist() == ["ok", "ok", "ok", "ok", "unstable"]
+    assert judged["best_objective_any"].tolist() == [3.0, 3.0, 6.0, 6.0, 3.0]
+
+
+def test_a_diverged_or_collapsed_run_keeps_its_status():
+    table = runs_table([3.0, 8.9, 8.9], "svm", 9.0)
+    table.loc[1, "status"] = "collapsed"
+    table.loc[2, "status"] = "diverged"
+    assert judge_outcomes(table)["status"].tolist() == ["ok", "collapsed", "diverged"]

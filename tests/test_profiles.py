@@ -40,7 +40,7 @@ SWEEP = {
     "learning_rate": [1.0e-4, 1.0e-3, 1.0e-2, 0.1, 1.0, 10.0],
     "seed": [0],
 }
-GRID = {"sweep": SWEEP, "regimes": None}
+GRID = {"sweep": SWEEP, "optimizer": None, "regimes": None}
 CELLS = [cell.path for cell in expand_grid(GRID)]
 BUNDLES = make_bundles(expand_grid(GRID), BUNDLE_SIZE)
 GROUP_SIZES = [min(GROUP_SIZE, len(BUNDLES) - i) for i in range(0, len(BUNDLES), GROUP_SIZE)]

@@ -45,6 +45,17 @@ def grid_config(url: str, md5: str, **grid) -> dict:
                 "seed": [0],
                 **grid,
             },
+            # Gradient descent beside SGD, every run recording its progress.
+            "optimizer": {
+                "features": ["hog"],
+                "loss": ["softmax"],
+                "regularizer": ["none"],
+                "strength": {"none": [0]},
+                "batch_size": [8, 32, "all"],
+                "learning_rate": [0.01, 0.1],
+                "seed": [0, 1],
+                "progress": True,
+            },
             "regimes": None,
         },
         "train": {"epochs": 3, "min_images_seen": 0},

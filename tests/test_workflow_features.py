@@ -41,6 +41,7 @@ def make_config(archive: str, md5: str, kmeans: dict = KMEANS, **grid) -> dict:
                 "seed": [0],
                 **grid,
             },
+            "optimizer": None,
             "regimes": None,
         },
         "train": {"epochs": 2},

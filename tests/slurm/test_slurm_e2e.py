@@ -82,6 +82,7 @@ def overlay_config(url: str, md5: str) -> dict:
                 "learning_rate": [0.01, 0.1],
                 "seed": [0],
             },
+            "optimizer": None,
             "regimes": None,
         },
         "train": {

@@ -15,7 +15,14 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from .io import atomic_path, write_text
-from .report import add_subgrids, load_history, load_labels, load_runs
+from .report import (
+    add_subgrids,
+    judge_outcomes,
+    load_history,
+    load_labels,
+    load_progress,
+    load_runs,
+)
 from .summary import answer_comparisons, summarize
 
 
@@ -28,6 +35,9 @@ def write_tables(
     test_labels: str | os.PathLike[str] | None = None,
     comparisons_csv: str | os.PathLike[str] | None = None,
     subgrids: Mapping[str, Sequence[str]] | None = None,
+    progress_paths: Sequence[str | os.PathLike[str]] | None = None,
+    progress_csv: str | os.PathLike[str] | None = None,
+    optimizer: Mapping[str, object] | None = None,
 ) -> pd.DataFrame:
     """Read every cell and write ``runs.csv``, ``history.csv``, ``summary.md`` and (if asked
     for) ``comparisons.csv``, each atomically.
@@ -35,22 +45,30 @@ def write_tables(
     `test_labels` (``results/data/test_labels.npy``) makes the paired test comparisons
     possible; without it they say so. `subgrids` (cell folder -> the sub-grids holding it,
     :func:`linbench.grid.subgrids_of`) adds the ``subgrids`` column, so that each question
-    is answered inside its own sub-grid. Returns the runs table.
+    is answered inside its own sub-grid. `progress_paths` (every cell's ``progress.csv``)
+    give ``progress.csv`` and, with `optimizer` (config ``optimizer``), the summary's
+    batch size and learning rate section. Returns the runs table.
     """
-    runs = load_runs(metrics_paths)
+    runs = judge_outcomes(load_runs(metrics_paths))
     if subgrids is not None:
         runs = add_subgrids(runs, subgrids)
     history = load_history(history_paths, runs)
+    progress = load_progress(progress_paths, runs) if progress_paths else None
     labels = None if test_labels is None else load_labels(test_labels)
     comparisons = answer_comparisons(runs, labels)
     # Full float precision in the CSVs: the summary rounds, the tables do not.
     tables = [(runs, runs_csv), (history, history_csv)]
     if comparisons_csv is not None:
         tables.append((comparisons, comparisons_csv))
+    if progress is not None and progress_csv is not None:
+        tables.append((progress, progress_csv))
     for table, path in tables:
         with atomic_path(path, suffix=".csv") as tmp:
             table.to_csv(tmp, index=False)
-    write_text(summary_md, summarize(runs, labels, comparisons=comparisons))
+    write_text(
+        summary_md,
+        summarize(runs, labels, comparisons=comparisons, progress=progress, optimizer=optimizer),
+    )
     return runs
 
 

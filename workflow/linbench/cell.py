@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundle import Model, predictions, train_bundle
+from .bundle import Model, predictions, progress_schedule, train_bundle
 from .grid import Cell, check_bundle
 from .io import save_npy, save_npz, write_json, write_text
-from .names import ALL_IMAGES, HISTORY_COLUMNS, TRAIN_DEFAULTS
+from .names import ALL_IMAGES, HISTORY_COLUMNS, PROGRESS_COLUMNS, TRAIN_DEFAULTS
 from .regularizers import make_regularizer
 from .subsets import subset_indices, training_epochs
 from .subsets import subset_seed as draw_seed
@@ -55,6 +55,11 @@ the evaluations, and a handful of them (a 500-image run of 128,000 images) would
 straw man."""
 
 
+PROGRESS_TRAIN_IMAGES = 5000
+"""The training objective of the progress records (``progress.csv``) is measured on this many
+training images (a fixed stratified subset), their gradient noise scale too."""
+
+
 def evaluation_interval(train_size: int, epochs: int) -> int:
     """Epochs between two evaluations of a run of `epochs` epochs on `train_size` images
     (see :data:`EVAL_EVERY_IMAGES`, :data:`MIN_EVALUATIONS` and :data:`HISTORY_ROWS`)."""
@@ -75,13 +80,13 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     return np.bincount(flat, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
-def history_csv(history: list[dict]) -> str:
-    """The per-epoch history as CSV text."""
+def history_csv(history: list[dict], columns: Sequence[str] = HISTORY_COLUMNS) -> str:
+    """The per-epoch history (or the progress records) as CSV text."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in history:
-        writer.writerow({k: row[k] for k in HISTORY_COLUMNS})
+        writer.writerow({k: row[k] for k in columns})
     return buf.getvalue()
 
 
@@ -91,6 +96,7 @@ def run_bundle(
     features_dir: str | Path,
     root: str | Path = ".",
     subset_seed: int = 0,
+    progress: bool = False,
 ) -> list[dict]:
     """Train `cells` together and write every cell's folder under `root`.
 
@@ -100,7 +106,10 @@ def run_bundle(
     nested stratified subset drawn from `subset_seed`, config ``data.seed``, and the cells'
     seed: each seed draws its own; metrics.json records the seed it was drawn with), for
     ``epochs`` or more epochs (at least ``min_images_seen`` images, :func:`training_epochs`).
-    A diverged run is a result, written like any other. Returns the metrics.
+    ``batch_size`` :data:`ALL_IMAGES` is gradient descent: one step per epoch on them all.
+    Every run writes progress records (``progress.csv``: :data:`PROGRESS_COLUMNS`) at its
+    start and end; with `progress`, at about 32 log-spaced steps in between. A diverged run
+    is a result, written like any other. Returns the metrics.
     """
     shared = check_bundle(cells)
     settings = {**TRAIN_DEFAULTS, **{k: v for k, v in settings.items() if k in TRAIN_DEFAULTS}}
@@ -117,6 +126,8 @@ def run_bundle(
         )
         X_train, y_train = np.asarray(X_train[rows]), y_train[rows]
     epochs = training_epochs(len(y_train), settings["epochs"], settings["min_images_seen"])
+    batch = len(y_train) if shared["batch_size"] == ALL_IMAGES else shared["batch_size"]
+    total_steps = epochs * math.ceil(len(y_train) / batch)
 
     models = [
         Model(
@@ -137,7 +148,7 @@ def run_bundle(
         y_val,
         models,
         loss=shared["loss"],
-        batch_size=shared["batch_size"],
+        batch_size=batch,
         epochs=epochs,
         seed=shared["seed"],
         init_scale=settings["init_scale"],
@@ -146,6 +157,8 @@ def run_bundle(
         history_train_images=HISTORY_TRAIN_IMAGES,
         history_val_images=HISTORY_VAL_IMAGES,
         eval_every=evaluation_interval(len(y_train), epochs),
+        progress_steps=progress_schedule(total_steps) if progress else [0, total_steps],
+        progress_train_images=PROGRESS_TRAIN_IMAGES,
     )
     log.info(
         "trained %d models on %d images for %d epochs in %.2f s",
@@ -166,13 +179,24 @@ def run_bundle(
             X_test,
             y_test,
             num_classes,
+            progress=records,
             epochs=epochs,
+            batch_images=batch,
+            steps=total_steps,
             history_train_images=bundle.history_train_images,
             history_val_images=bundle.history_val_images,
+            progress_train_images=bundle.progress_train_images,
+            gradient_noise_scale=noise,
             **counts,
         )
-        for cell, result, train_acc, val_acc in zip(
-            cells, bundle.models, bundle.train_acc, bundle.val_acc, strict=True
+        for cell, result, train_acc, val_acc, records, noise in zip(
+            cells,
+            bundle.models,
+            bundle.train_acc,
+            bundle.val_acc,
+            bundle.progress,
+            bundle.gradient_noise_scale,
+            strict=True,
         )
     ]
 
@@ -186,9 +210,20 @@ def write_cell(
     X_test: np.ndarray,
     y_test: np.ndarray,
     num_classes: int,
+    progress: list[dict] | None = None,
     **extra: object,
 ) -> dict:
-    """Evaluate one trained model on the test split and write its folder; return metrics."""
+    """Evaluate one trained model on the test split and write its folder; return metrics.
+
+    `progress`: the run's progress records (``progress.csv``; empty if None). The last
+    record's objective is ``final_objective`` in the metrics."""
+    progress = progress or []
+    if progress:
+        objectives = [row["objective"] for row in progress]
+        finite = [f for f in objectives if math.isfinite(f)]
+        extra["initial_objective"] = objectives[0]
+        extra["final_objective"] = objectives[-1] if not result.diverged else math.nan
+        extra["best_objective"] = min(finite) if finite else math.nan
     test_pred = predictions(result, X_test)
     with np.errstate(all="ignore"):  # a diverged model may hold inf/nan weights
         stats = weight_stats(result.W)
@@ -205,7 +240,7 @@ def write_cell(
         "test_acc": float(np.mean(test_pred == y_test)),
         "final_loss": _finite_or_none(result.final_loss),
         "train_seconds": float(result.seconds),
-        **extra,
+        **{k: _finite_or_none(v) if isinstance(v, float) else v for k, v in extra.items()},
         **{k: _finite_or_none(v) for k, v in stats.items()},
         "test_confusion": confusion_matrix(y_test, test_pred, num_classes).tolist(),
     }
@@ -220,6 +255,7 @@ def write_cell(
     save_npy(out_dir / "test_predictions.npy", test_pred.astype(np.uint8))
     save_npz(out_dir / "weights.npz", W=result.W.astype(np.float64), b=result.b.astype(np.float64))
     write_text(out_dir / "history.csv", history_csv(result.history))
+    write_text(out_dir / "progress.csv", history_csv(progress, PROGRESS_COLUMNS))
     write_json(out_dir / "metrics.json", metrics)
     return metrics
 

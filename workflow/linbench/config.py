@@ -196,6 +196,16 @@ def _check_consistency(config: dict[str, Any]) -> None:
         raise LinbenchError(
             "invalid config: grid: every sub-grid is switched off (null); keep at least one"
         )
+    # A grid written whole may have no sub-grid that records progress: then there is
+    # nothing to analyse and the section is left out. Otherwise the name must be right.
+    wanted = config["optimizer"]["subgrid"]
+    recording = [n for n, sub in config["grid"].items() if sub and sub.get("progress")]
+    if wanted is not None and wanted not in config["grid"] and recording:
+        raise LinbenchError(
+            f"invalid config: optimizer.subgrid: {wanted!r} is not a sub-grid of grid "
+            f"(sub-grids: {', '.join(config['grid'])}; recording progress: "
+            f"{', '.join(recording)}); name one, or null for no analysis"
+        )
     available = training_images(data)
     for name, grid in grids.items():
         for reg in grid["regularizer"]:

@@ -78,7 +78,7 @@ def expand_subgrid(subgrid: Mapping[str, Any]) -> list[Cell]:
                     loss=loss,
                     regularizer=regularizer,
                     strength=float(strength),
-                    batch_size=int(batch_size),
+                    batch_size=batch_size if batch_size == ALL_IMAGES else int(batch_size),
                     learning_rate=float(learning_rate),
                     seed=int(seed),
                 )
@@ -111,6 +111,20 @@ def subgrids_of(grid: Mapping[str, Mapping[str, Any] | None]) -> dict[str, list[
                 if name not in names:
                     names.append(name)
     return out
+
+
+def progress_groups(
+    bundles: Sequence[Bundle], grid: Mapping[str, Mapping[str, Any] | None]
+) -> set[str]:
+    """The bundle folders (:attr:`Bundle.path`) that record progress at ~32 steps: those
+    holding a cell of a sub-grid with ``progress: true``."""
+    wanted = {name for name, sub in grid.items() if sub is not None and sub.get("progress")}
+    names = subgrids_of(grid)
+    return {
+        bundle.path
+        for bundle in bundles
+        if any(wanted.intersection(names.get(cell.path, ())) for cell in bundle.cells)
+    }
 
 
 # ----------------------------------------------------------------------------- bundles
@@ -250,9 +264,9 @@ def parse_cell_path(path: str) -> Cell:
     if not match:
         raise ValueError(f"not a cell folder: {path}")
     types = {field.name: str(field.type) for field in fields(Cell)}
-    casts = {"int": int, "float": float, "str": str, "int | str": _train_size}
+    casts = {"int": int, "float": float, "str": str, "int | str": _count_or_all}
     return Cell(**{k: casts[types[k]](v) for k, v in match.groupdict().items()})
 
 
-def _train_size(text: str) -> int | str:
+def _count_or_all(text: str) -> int | str:
     return text if text == ALL_IMAGES else int(text)

@@ -188,7 +188,17 @@ in the order that decides when several apply, are defined in :mod:`linbench.outc
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "val_acc", "seconds")
 """Columns of a cell's ``history.csv``: one row per epoch."""
-CELL_FILES = ("metrics.json", "history.csv", "weights.npz", "test_predictions.npy")
+PROGRESS_COLUMNS = ("step", "images", "seconds", "objective", "val_acc", "noise_scale")
+"""Columns of a cell's ``progress.csv``: one row per progress record (``linbench.bundle``):
+steps and images so far, the run's share of the training's wall time, the training objective
+(data loss + penalty) on a fixed training subset, validation accuracy, gradient noise scale."""
+CELL_FILES = (
+    "metrics.json",
+    "history.csv",
+    "progress.csv",
+    "weights.npz",
+    "test_predictions.npy",
+)
 """What every cell's folder holds (``test_predictions.npy``: uint8 test labels, test order)."""
 
 
@@ -233,7 +243,7 @@ class Cell:
     loss: str
     regularizer: str
     strength: float
-    batch_size: int
+    batch_size: int | str
     learning_rate: float
     seed: int
 

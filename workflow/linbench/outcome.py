@@ -15,7 +15,23 @@ ok         none of the above: it learned
 =========  =============================================================================
 
 When several apply, the first in the order diverged, collapsed, unstable wins. Only ``ok``
-runs are ever chosen as best. Pure Python and numpy-free on purpose: the numpy core, the
+runs are ever chosen as best.
+
+A run alone cannot know the best objective its problem allows, so that is the rule it
+applies to itself (``metrics.json``). Once every run of a problem (one objective: feature
+set, training set, loss, regularizer and strength) is in, the aggregate judges ``unstable``
+on one relative scale for both losses (:func:`is_unstable_relative`): a run is unstable if
+its final objective F kept more than :data:`UNSTABLE_SHARE` of the way from its initial
+objective F0 (about the zero model's) to the best objective any run of its problem reached,
+F*: ``(F - F*) / (F0 - F*) > 1/2``, *and* it ended above the best it had itself reached, by
+more than :data:`LOST_GROUND` of that same scale. The second condition keeps a run with too
+small a rate, still descending when its budget ran out, from being called unstable: it
+crawls (it is ``ok``; the F - F* figure shows it). A run's own best is the lowest of its
+progress records (``best_objective``): about 32 of them in a sub-grid with ``progress``, its
+start and end only elsewhere (there "lost ground" means ending above its start). The
+zero-model rule is the first condition with a share of 1.
+
+Pure Python and numpy-free on purpose: the numpy core, the
 reports and the tests all call :func:`run_status`.
 """
 
@@ -52,6 +68,40 @@ def is_collapsed(val_acc: float, num_classes: int, val_images: int) -> bool:
 def is_unstable(final_loss: float, loss: str, num_classes: int, margin: float = 1.0) -> bool:
     """True if the last epoch's mean training objective is worse than the all-zero model's."""
     return final_loss > zero_model_loss(loss, num_classes, margin)
+
+
+UNSTABLE_SHARE = 0.5
+"""A run that ends with more than this share of its problem's initial excess over the best
+objective, (F - F*) / (F0 - F*), is unstable: it ended nearer where it started than the best."""
+
+
+def excess_share(final: float, best: float, initial: float) -> float:
+    """(F - F*) / (F0 - F*): 0 at the best objective any run reached, 1 at the start.
+    NaN when the start is already the best (nothing to learn) or a value is missing."""
+    gap = initial - best
+    if not (gap > 0 and math.isfinite(gap)) or not math.isfinite(final):
+        return math.nan
+    return (final - best) / gap
+
+
+LOST_GROUND = 0.1
+"""...and ended this share of (F0 - F*) or more above the lowest objective it had reached."""
+
+
+def is_unstable_relative(
+    final: float,
+    best: float,
+    initial: float,
+    own_best: float,
+    share: float = UNSTABLE_SHARE,
+    lost: float = LOST_GROUND,
+) -> bool:
+    """True if the final objective kept more than `share` of the initial excess over F*
+    (`best`) and lies more than `lost` of it above the run's own best, `own_best`."""
+    return (
+        excess_share(final, best, initial) > share
+        and excess_share(final, best, initial) - excess_share(own_best, best, initial) > lost
+    )
 
 
 def run_status(

@@ -28,7 +28,8 @@ import pandas as pd
 
 from .errors import LinbenchError
 from .grid import parse_cell_path
-from .names import CELL_KEYS, HISTORY_COLUMNS, SETTING_KEYS, STATUSES
+from .names import ALL_IMAGES, CELL_KEYS, HISTORY_COLUMNS, PROGRESS_COLUMNS, SETTING_KEYS, STATUSES
+from .outcome import excess_share, is_unstable_relative
 from .stats import wilson_interval
 
 SIZE_COLUMNS = ("train_size", "val_images", "test_images")
@@ -115,6 +116,13 @@ def _types(runs: pd.DataFrame) -> pd.DataFrame:
         runs[col] = runs[col].astype(float)
     for col in (*NULLABLE_KEYS, "train_seconds"):
         runs[col] = pd.to_numeric(runs[col], errors="coerce")
+    # Gradient descent (batch_size 'all') as the images of its steps, so batch sizes stay
+    # numbers that sort and plot; `full_batch` says which rows are.
+    runs["full_batch"] = runs["batch_size"].astype(str) == ALL_IMAGES
+    if runs["full_batch"].any():
+        if "batch_images" not in runs.columns:
+            raise LinbenchError("a cell with batch_size 'all' lacks batch_images: rerun it")
+        runs.loc[runs["full_batch"], "batch_size"] = runs.loc[runs["full_batch"], "batch_images"]
     for col in ("batch_size", "seed", "epochs", "epochs_run"):
         runs[col] = runs[col].astype(int)
     for col in SIZE_COLUMNS:
@@ -128,11 +136,14 @@ def _types(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_history(
-    history_paths: Iterable[str | os.PathLike[str]], runs: pd.DataFrame
+    history_paths: Iterable[str | os.PathLike[str]],
+    runs: pd.DataFrame,
+    columns: Sequence[str] = HISTORY_COLUMNS,
 ) -> pd.DataFrame:
-    """All cells' per-epoch histories as one tidy table.
+    """All cells' per-epoch histories (or, with :data:`PROGRESS_COLUMNS`, their progress
+    records, ``progress.csv``) as one tidy table.
 
-    Columns: :func:`cell_keys` then :data:`HISTORY_COLUMNS`; one row per cell and epoch run.
+    Columns: :func:`cell_keys` then `columns`; one row per cell and epoch run (or record).
     Each ``history.csv`` is matched to its cell in `runs` by folder. Read with the csv
     module: a few hundred small files in a fraction of a second (``pd.read_csv`` per file
     is ten times slower).
@@ -153,20 +164,72 @@ def load_history(
             with open(path, newline="") as fh:
                 reader = csv.reader(fh)
                 header = next(reader, [])
-                missing = [c for c in HISTORY_COLUMNS if c not in header]
+                missing = [c for c in columns if c not in header]
                 if missing:
                     raise LinbenchError(f"{path}: missing column(s) {', '.join(missing)}")
-                idx = [header.index(c) for c in HISTORY_COLUMNS]
+                idx = [header.index(c) for c in columns]
                 for line in reader:
                     if line:
                         values.append([float(line[i]) for i in idx])
                         keys.append(cell_dir)
         except (OSError, ValueError, IndexError) as err:
             raise LinbenchError(f"{path}: cannot read the training history ({err})") from None
-    table = pd.DataFrame(values, columns=list(HISTORY_COLUMNS))
-    table["epoch"] = table["epoch"].astype(int)
+    table = pd.DataFrame(values, columns=list(columns))
+    for col in ("epoch", "step", "images"):
+        if col in table.columns:
+            table[col] = table[col].astype(int)
     params = cells.loc[keys].reset_index(drop=True)
     return pd.concat([params, table], axis=1)
+
+
+def load_progress(
+    progress_paths: Iterable[str | os.PathLike[str]], runs: pd.DataFrame
+) -> pd.DataFrame:
+    """Every cell's progress records (``progress.csv``) as one tidy table: :func:`cell_keys`,
+    ``full_batch``, ``status``, ``subgrids`` (if known), then :data:`PROGRESS_COLUMNS`.
+    Gradient descent's ``batch_size`` is its training-set size, as in ``runs.csv``."""
+    progress = load_history(progress_paths, runs, PROGRESS_COLUMNS)
+    extra = [c for c in ("full_batch", "status", "subgrids") if c in runs.columns]
+    keys = cell_keys(runs)
+    merged = progress.merge(runs[[*keys, *extra]], on=keys, how="left")
+    return merged[[*keys, *extra, *PROGRESS_COLUMNS]]
+
+
+# ---------------------------------------------------------------------- outcomes on one scale
+
+
+def _problem_keys(runs: pd.DataFrame) -> list[str]:
+    """What fixes a run's objective: features, training set (its size and draw), loss,
+    regularizer and strength (``objective_of``: early stopping optimizes none's)."""
+    keys = ["features", "train_size", "loss", "objective_of", "strength"]
+    return [*keys, *(["subset_seed"] if "subset_seed" in runs.columns else [])]
+
+
+def judge_outcomes(runs: pd.DataFrame) -> pd.DataFrame:
+    """`runs` with ``best_objective_any`` (F*: the lowest objective any run of the cell's
+    problem reached), ``excess_share`` ((F - F*) / (F0 - F*) of its final objective) and
+    ``status`` re-judged: an ``ok`` run that :func:`linbench.outcome.is_unstable_relative`
+    finds unstable becomes ``unstable`` (one scale for both losses). Cells without
+    objectives (older metrics) are left as they are."""
+    needed = ("final_objective", "initial_objective", "best_objective")
+    if runs.empty or any(c not in runs.columns for c in needed):
+        return runs
+    runs = runs.copy()
+    runs["objective_of"] = runs["regularizer"].replace({"early_stopping": "none"})
+    keys = _problem_keys(runs)
+    best = pd.to_numeric(runs["best_objective"], errors="coerce")
+    runs["best_objective_any"] = best.groupby(
+        [runs[k] for k in keys], sort=False, dropna=False
+    ).transform("min")
+    final = pd.to_numeric(runs["final_objective"], errors="coerce")
+    initial = pd.to_numeric(runs["initial_objective"], errors="coerce")
+    triples = list(zip(final, runs["best_objective_any"], initial, best, strict=True))
+    runs["excess_share"] = [excess_share(f, b, i) for f, b, i, _ in triples]
+    relative = pd.Series([is_unstable_relative(*t) for t in triples], index=runs.index)
+    unstable = (runs["status"] == "ok") & relative
+    runs.loc[unstable, "status"] = "unstable"
+    runs["diverged"] = runs["status"] == "diverged"
+    return runs.drop(columns="objective_of")
 
 
 # ---------------------------------------------------------------------- sub-grids

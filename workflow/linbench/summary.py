@@ -12,7 +12,7 @@ one sub-grid designed for it (:data:`linbench.names.ANSWER_SUBGRID`, ``SWEEP_SUB
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from .compare import (
     varying_keys,
 )
 from .names import ANSWER_SUBGRID, STATUSES, SWEEP_SUBGRID
+from .optimizer import optimizer_markdown
 from .report import choose, group, settings_table, status_words, subgrid_name, subgrid_runs
 from .stats import ALPHA
 from .text import fmt_number, fmt_strength, markdown_table, strength_text
@@ -43,8 +44,10 @@ STATUS_MEANING = {
     "the only early stop",
     "collapsed": "validation accuracy within 3 binomial standard errors of chance 1/C: "
     "|val acc − 1/C| ≤ 3·√((1/C)(1 − 1/C)/n_val)",
-    "unstable": "finished, but the last epoch's mean training objective is above the "
-    "all-zero model's loss (ln C for softmax, (C − 1) × margin for the SVM)",
+    "unstable": "finished, but its final training objective F kept more than half of its "
+    "initial excess over the best objective any run of the same problem reached, F*: "
+    "(F − F*)/(F0 − F*) > 1/2, one scale for both losses (a run alone, not knowing F*, "
+    "applies the same test with the zero model's loss: ln C softmax, (C − 1) × margin SVM)",
 }
 """What each status means, as ``linbench.outcome`` decides it (see ``names.STATUSES``)."""
 
@@ -83,12 +86,16 @@ def summarize(
     labels: np.ndarray | None = None,
     predictions: Predictions = read_predictions,
     comparisons: pd.DataFrame | None = None,
+    progress: pd.DataFrame | None = None,
+    optimizer: Mapping[str, object] | None = None,
 ) -> str:
     """The study's findings as Markdown.
 
     `labels` (n,) are the test labels; with them (and each cell's test predictions) every
     regularizer is compared with none, paired on the test images. `comparisons` (from
-    :func:`answer_comparisons`) spares computing them again.
+    :func:`answer_comparisons`) spares computing them again. `progress` (every run's
+    progress records) and `optimizer` (config ``optimizer``: its sub-grid and targets) add
+    the batch size and learning rate section.
     """
     answer_runs = subgrid_runs(runs, ANSWER_SUBGRID)
     sweep_runs = subgrid_runs(runs, SWEEP_SUBGRID)
@@ -104,6 +111,7 @@ def summarize(
         _how_to_read(answer_runs),
         _comparisons(comparisons),
         _best_overall(settings_table(runs)),
+        _optimizer_section(progress, optimizer),
         _sweep_heading(subgrid_name(runs, SWEEP_SUBGRID)),
         _glance(sweep_settings),
         _chosen_table(sweep_settings),
@@ -111,6 +119,21 @@ def summarize(
         _outcomes(runs),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def _optimizer_section(
+    progress: pd.DataFrame | None, optimizer: Mapping[str, object] | None
+) -> str:
+    """Batch size and learning rate (:mod:`linbench.optimizer`), from the progress records
+    of the sub-grid config ``optimizer.subgrid`` names; nothing without them."""
+    if progress is None or not optimizer or not optimizer.get("subgrid"):
+        return ""
+    name = str(optimizer["subgrid"])
+    if "subgrids" in progress.columns:
+        progress = progress[progress["subgrids"].str.split(";").map(lambda s: name in s)]
+    if progress.empty:
+        return ""
+    return optimizer_markdown(progress, list(optimizer["targets"]))
 
 
 def answer_comparisons(

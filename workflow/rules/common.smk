@@ -28,9 +28,11 @@ from linbench.grid import (
     NUMBER_RE,
     expand_grid,
     make_bundles,
+    progress_groups,
     training_rules,
 )
 from linbench.names import (
+    ALL_IMAGES,
     BUNDLE_KEYS,
     CELL_FILES,
     DRAWABLE_BLOCKS,
@@ -75,7 +77,7 @@ wildcard_constraints:
     loss="|".join(LOSSES),
     regularizer="|".join(REGULARIZERS),
     strength=NUMBER_RE,
-    batch_size=INT_RE,
+    batch_size=f"{INT_RE}|{ALL_IMAGES}",
     learning_rate=NUMBER_RE,
     seed=INT_RE,
 
@@ -134,18 +136,19 @@ def get_report_outputs():
 REPORT_CATEGORIES = {
     "1 The answer": ["summary", "answer"],
     "2 Regimes": ["accuracy_vs_size", "regularization_path", "gap_vs_size"],
-    "3 Accuracy": [
+    "3 Batch size and learning rate": ["steps_vs_images", "suboptimality", "best_rate"],
+    "4 Accuracy": [
         "val_heatmaps",
         "best_accuracy",
         "time_vs_accuracy",
         "confusion_matrix",
     ],
-    "4 Training": ["learning_curves"],
-    "5 Weights": ["weights"],
-    "6 Templates": ["templates"],
-    "7 Features": ["hog_examples", "centroids"],
-    "8 Sanity checks": ["sanity"],
-    "9 Tables": ["comparisons"],
+    "5 Training": ["learning_curves"],
+    "6 Weights": ["weights"],
+    "7 Templates": ["templates"],
+    "8 Features": ["hog_examples", "centroids"],
+    "9 Sanity checks": ["sanity"],
+    "10 Tables": ["comparisons"],
 }
 
 
@@ -191,6 +194,9 @@ REPORT_FIGURES = {
         "gap_vs_size",
         "learning_curves",
         "weights",
+        "steps_vs_images",
+        "suboptimality",
+        "best_rate",
     )
 }
 
@@ -293,6 +299,7 @@ def get_cell_outputs(filename):
 # Bundles of cells trained together, one job each, in a few rules (train.smk).
 BUNDLES = make_bundles(CELLS, config["train"]["bundle_size"])
 TRAINING_RULES = training_rules(BUNDLES, config["grid"])
+PROGRESS_BUNDLES = progress_groups(BUNDLES, config["grid"])
 
 
 def get_training_outputs(training):
@@ -308,6 +315,16 @@ def get_group_regex(training):
     """The {group} folders of the bundles of `training`, and no other: a group's other
     bundles train other models, in other rules."""
     return "|".join(re.escape(bundle.group) for bundle in training.bundles)
+
+
+def get_progress_flag(training):
+    """`--progress` for the bundles of `training` that record ~32 progress points."""
+
+    def flag(wildcards):
+        bundle = training.bundle(wildcards.group)
+        return "--progress" if bundle.path in PROGRESS_BUNDLES else ""
+
+    return flag
 
 
 def get_bundle_features(wildcards):
@@ -381,7 +398,7 @@ def get_curves_setting():
     regs = get_grid_values("regularizer")
     return {
         "regularizer": "none" if "none" in regs else regs[0],
-        "batch_size": min(get_grid_values("batch_size")),
+        "batch_size": min(b for b in get_grid_values("batch_size") if b != ALL_IMAGES),
     }
 
 

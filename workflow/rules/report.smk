@@ -12,12 +12,16 @@ localrules:
     plot_learning_curves,
     plot_weights,
     plot_templates,
+    plot_steps_vs_images,
+    plot_suboptimality,
+    plot_best_rate,
 
 
 rule aggregate:
     input:
         metrics=get_cell_outputs("metrics.json"),
         history=get_cell_outputs("history.csv"),
+        progress=get_cell_outputs("progress.csv"),
         # With each cell's test_predictions.npy (beside its metrics.json, written by the
         # same job): every regularizer against none, paired on the test images.
         test_labels="results/data/test_labels.npy",
@@ -29,6 +33,8 @@ rule aggregate:
         # report holds comparisons.csv, the summary and the figures drawn from them.
         runs=f"{REPORTS}/runs.csv",
         history=f"{REPORTS}/history.csv",
+        # Every run's progress records: the optimizer analysis reads them.
+        progress=f"{REPORTS}/progress.csv",
         comparisons=report(
             f"{REPORTS}/comparisons.csv",
             caption="../report/comparisons.rst",
@@ -55,6 +61,7 @@ rule aggregate:
         grid=GRIDS,
         answer_figure=get_answer_figure(),
         answer_category=get_category("summary"),
+        optimizer=config["optimizer"],
     message:
         f"Tables and summary of {len(CELLS)} cells: {{output.summary}}"
     script:
@@ -361,3 +368,87 @@ rule plot_templates:
         "Figure: {output}"
     script:
         "../scripts/plot_templates.py"
+
+
+rule plot_steps_vs_images:
+    input:
+        progress=rules.aggregate.output.progress,
+    output:
+        report(
+            REPORT_FIGURES["steps_vs_images"],
+            caption="../report/steps_vs_images.rst",
+            category=get_category("steps_vs_images"),
+            labels={"figure": "1 steps against images to each target"},
+        ),
+    log:
+        "logs/report/plot_steps_vs_images.log",
+    benchmark:
+        "results/benchmarks/report/plot_steps_vs_images.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        figure="steps_vs_images",
+        targets=config["optimizer"]["targets"],
+        subgrid=config["optimizer"]["subgrid"],
+    message:
+        "Figure: {output}"
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_suboptimality:
+    input:
+        progress=rules.aggregate.output.progress,
+    output:
+        report(
+            REPORT_FIGURES["suboptimality"],
+            caption="../report/suboptimality.rst",
+            category=get_category("suboptimality"),
+            labels={"figure": "2 F - F* against work and time"},
+        ),
+    log:
+        "logs/report/plot_suboptimality.log",
+    benchmark:
+        "results/benchmarks/report/plot_suboptimality.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        figure="suboptimality",
+        targets=config["optimizer"]["targets"],
+        subgrid=config["optimizer"]["subgrid"],
+    message:
+        "Figure: {output}"
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_best_rate:
+    input:
+        progress=rules.aggregate.output.progress,
+    output:
+        report(
+            REPORT_FIGURES["best_rate"],
+            caption="../report/best_rate.rst",
+            category=get_category("best_rate"),
+            labels={"figure": "3 best learning rate against batch size"},
+        ),
+    log:
+        "logs/report/plot_best_rate.log",
+    benchmark:
+        "results/benchmarks/report/plot_best_rate.tsv"
+    conda:
+        "../envs/linbench.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        figure="best_rate",
+        targets=config["optimizer"]["targets"],
+        subgrid=config["optimizer"]["subgrid"],
+    message:
+        "Figure: {output}"
+    script:
+        "../scripts/plot_figure.py"

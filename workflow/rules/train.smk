@@ -34,6 +34,7 @@ for training in TRAINING_RULES:
             script=f"{SCRIPTS}/train_bundle.py",
             settings=get_train_settings(),
             subset_seed=config["data"]["seed"],
+            progress=get_progress_flag(training),
         message:
             f"Train {len(training.models)} cells in one pass -> results/runs/{{wildcards.group}}/ ({training.name})"
         # A shell job, not `script:`, so the job imports numpy and the numpy core only. The
@@ -41,5 +42,5 @@ for training in TRAINING_RULES:
         # (a narrower grid) has nothing to rerun.
         shell:
             "{params.python:q} {params.script:q} --features-dir $(dirname {input.train_X:q})"
-            " --settings {params.settings:q} --subset-seed {params.subset_seed}"
+            " --settings {params.settings:q} --subset-seed {params.subset_seed} {params.progress}"
             " {output:q} > {log:q} 2>&1"

@@ -20,6 +20,9 @@ def main() -> None:
         test_labels=snakemake.input.test_labels,
         comparisons_csv=snakemake.output.comparisons,
         subgrids=subgrids_of(snakemake.params.grid),
+        progress_paths=snakemake.input.progress,
+        progress_csv=snakemake.output.progress,
+        optimizer=dict(snakemake.params.optimizer),
     )
     page = landing_page(
         Path(snakemake.output.summary).read_text(),
