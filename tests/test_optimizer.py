@@ -20,6 +20,7 @@ import pytest
 from test_imports import PACKAGE, imports_of
 
 from linbench import optimizer
+from linbench.errors import LinbenchError
 from linbench.optimizer import (
     best_rates,
     critical_sentences,
@@ -147,8 +148,22 @@ def reached(progress) -> pd.DataFrame:
 def test_optimizer_imports_numbers_only():
     """A pipeline module of numbers: no plotting (the figures are in plots.optimizer)."""
     internal, external = imports_of(Path(optimizer.__file__), PACKAGE, "linbench")
-    assert internal <= {"critical", "text"}
-    assert external <= {"__future__", "math", "numbers", "collections", "numpy", "pandas"}
+    assert internal <= {"critical", "text", "errors"}
+    assert external <= {"__future__", "math", "numbers", "os", "collections", "numpy", "pandas"}
+
+
+def test_the_table_reads_back_from_its_csv(progress, table, tmp_path):
+    path = tmp_path / "progress.csv"
+    progress.to_csv(path, index=False)
+    again = optimizer.read_progress(path)
+    assert again["full_batch"].dtype == bool
+    pd.testing.assert_frame_equal(critical_table(again, TARGETS, n_resamples=500), table)
+    progress.drop(columns="objective").to_csv(path, index=False)
+    with pytest.raises(LinbenchError, match=r"progress.csv: .*\['objective'\]"):
+        optimizer.read_progress(path)
+    progress.assign(full_batch="yes").to_csv(path, index=False)
+    with pytest.raises(LinbenchError, match="full_batch holds"):
+        optimizer.read_progress(path)
 
 
 # ----------------------------------------------------------------------------- F*
@@ -182,6 +197,35 @@ def test_a_problem_whose_f_star_is_not_positive_is_refused_by_name(progress):
 def test_a_table_without_a_column_is_refused_by_name(progress):
     with pytest.raises(ValueError, match="noise_scale"):
         time_to_targets(progress.drop(columns="noise_scale"), TARGETS)
+    blank = progress.copy()
+    blank.loc[3, "strength"] = np.nan
+    with pytest.raises(ValueError, match=r"missing values in key column\(s\) \['strength'\]"):
+        optimum(blank)
+
+
+def test_a_problem_that_only_diverged_has_no_f_star_and_says_so(progress):
+    gone = progress.copy()
+    svm = gone["loss"] == "svm"
+    gone.loc[svm, "objective"] = np.nan
+    gone.loc[svm, "status"] = "diverged"
+    assert optimum(gone).set_index("loss")["F_star"].isna().tolist() == [False, True]
+    table = critical_table(gone, [0.1], n_resamples=200).set_index("loss")
+    assert math.isfinite(table.loc["softmax", "B_crit"])
+    assert math.isnan(table.loc["svm", "B_crit"])
+    assert table.loc["svm", "note"].startswith("no batch size reached the target")
+    assert "SVM (hog): none: no fit (no batch size reached" in optimizer_markdown(gone, [0.1])
+
+
+def test_batch_sizes_within_the_target_at_the_start_are_left_out(progress):
+    """Break the start of batch 32's runs: already within 60 % of F*, they took no steps
+    to get there, and every rate ties; the fit goes on with the other four."""
+    early = progress.copy()
+    start = (early["batch_size"] == 32) & (early["step"] == 0)
+    early.loc[start, "objective"] = 1.5 * early.loc[start, "loss"].map(F_REF)
+    table = critical_table(early, [0.6], n_resamples=200)
+    assert (table["n_batch_sizes"] == 4).all()
+    assert table["note"].str.startswith("1 batch size(s) left out").all()
+    assert np.isfinite(table["B_crit"]).all() and np.isfinite(table["slope"]).all()
 
 
 # ----------------------------------------------------------------------------- steps to targets
@@ -299,7 +343,7 @@ def test_too_few_batch_sizes_or_seeds_give_nan_and_say_why(progress):
     assert table["B_crit"].isna().all() and table["slope"].notna().all()
     assert table["note"].str.contains("only 1 seed").all()
     sentences = critical_sentences(table)
-    assert len(sentences) == 2 and all("no fit (only 1 seed" in s for s in sentences)
+    assert len(sentences) == 2 and all(": none: no fit (only 1 seed" in s for s in sentences)
 
 
 # ----------------------------------------------------------------------------- words
@@ -329,11 +373,11 @@ def test_the_sentence_thresholds_hold(b_crit):
 def test_sentences_use_the_deepest_fitted_target(table):
     sentences = critical_sentences(table)
     assert len(sentences) == 2
-    by_loss = {s.split(":")[0]: s for s in sentences}
+    by_loss = {s.split(" ")[0]: s for s in sentences}
     for loss, name in (("svm", "SVM"), ("softmax", "Softmax")):
         row = table[(table["loss"] == loss) & (table["target"] == 0.02)].iloc[0]
         sentence = by_loss[name]
-        assert sentence.startswith(f"{name}: hog, none, within 2 % of F*")
+        assert sentence.startswith(f"{name} (hog): none, within 2 % of F*: below a batch")
         assert f"about {optimizer.about(row['B_crit'] / 8)} doubling" in sentence
         assert f"above about {optimizer.about(row['B_crit'] * 8)}" in sentence
         assert f"{len(SEEDS)} seeds" in sentence
@@ -355,7 +399,7 @@ def test_the_markdown_opens_with_the_table_and_stays_short(progress, table):
     assert lines[0].startswith("| loss ") and "B_crit [95 %]" in lines[0]
     assert len(lines) <= 40
     assert "all (45,000)" in text or "| 512 (" in text or "2,048 (" in text
-    assert "- SVM: hog, none" in text and "How to read" in text
+    assert "- SVM (hog): none, within 2 % of F*" in text and "How to read" in text
     assert "Budget:" in text and "4 seeds" in text
     # the edge rates are counted in the how-to-read
     assert "4 of the best rates" in text

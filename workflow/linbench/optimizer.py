@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .critical import bootstrap_critical_batch, rate_scaling, steps_to_target
+from .errors import LinbenchError
 from .text import fmt_strength, markdown_table
 
 PROBLEM = ("features", "train_size", "loss", "regularizer", "strength")
@@ -74,6 +76,25 @@ def _check_progress(progress: pd.DataFrame) -> None:
         raise ValueError(f"progress table lacks column(s) {missing}; it needs {list(NEEDED)}")
     if len(progress) == 0:
         raise ValueError("progress table has no records")
+    # a missing key would silently drop its rows from every group
+    blank = [c for c in (*RUN, "full_batch", "status", "step") if progress[c].isna().any()]
+    if blank:
+        raise ValueError(f"progress table has missing values in key column(s) {blank}")
+
+
+def read_progress(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The progress table from its CSV, checked (a LinbenchError names the file)."""
+    try:
+        progress = pd.read_csv(path)
+        _check_progress(progress)
+    except (OSError, ValueError) as error:
+        raise LinbenchError(f"{path}: cannot read the progress table ({error})") from None
+    if progress["full_batch"].dtype != bool:
+        bad = sorted(set(map(str, progress["full_batch"])) - {"True", "False"})
+        if bad:
+            raise LinbenchError(f"{path}: column full_batch holds {bad[:3]}, not True/False")
+        progress["full_batch"] = progress["full_batch"].astype(str) == "True"
+    return progress
 
 
 def check_targets(targets: Iterable[float]) -> list[float]:
@@ -133,9 +154,8 @@ def optimum(progress: pd.DataFrame) -> pd.DataFrame:
     out = grouped["objective"].min().rename("F_star").to_frame()
     start = progress[progress["step"] == 0].groupby(list(PROBLEM), sort=False)["objective"]
     out["F_init"] = start.median()
-    out["n_runs"] = progress.groupby(list(PROBLEM), sort=False)[list(RUN)].apply(
-        lambda g: len(g.drop_duplicates())
-    )
+    runs = progress[list(RUN)].drop_duplicates()
+    out["n_runs"] = runs.groupby(list(PROBLEM), sort=False).size()
     return out.reset_index()
 
 
@@ -332,19 +352,28 @@ def _row(reached: pd.DataFrame, chosen: pd.DataFrame, n_resamples: int) -> dict:
         out["note"] = "no batch size reached the target at a rate where every seed did"
         return out
     out["n_edge_rates"] = int((chosen["rate_edge"] != "").sum())
-    # per-seed steps of the best rate at each batch size
-    runs = reached.merge(chosen[[*PROBLEM, "target", "batch_size", "learning_rate"]])
-    seeds = set.intersection(*(set(g["seed"]) for _, g in runs.groupby("batch_size")))
-    runs = runs[runs["seed"].isin(seeds)]
-    out["n_seeds"], out["n_batch_sizes"] = len(seeds), int(chosen["batch_size"].nunique())
-
     largest = chosen.loc[chosen["batch_size"].idxmax()]
     out["B_simple"], out["B_simple_batch"] = float(largest["noise_scale"]), largest["batch_size"]
     fastest = chosen.loc[chosen["seconds"].idxmin()]
     out["fastest_batch"], out["fastest_seconds"] = fastest["batch_size"], fastest["seconds"]
     out["fastest_full_batch"] = bool(fastest["full_batch"])
 
+    # per-seed steps of the best rate at each batch size; a run already within the target
+    # at step 0 took no steps and says nothing about batching (every rate ties there)
+    runs = reached.merge(chosen[[*PROBLEM, "target", "batch_size", "learning_rate"]])
+    at_start = set(runs.loc[runs["steps"] <= 0, "batch_size"])
+    runs = runs[~runs["batch_size"].isin(at_start)]
+    chosen = chosen[~chosen["batch_size"].isin(at_start)]
     notes = []
+    if at_start:
+        notes.append(
+            f"{len(at_start)} batch size(s) left out: within the target at the initial weights"
+        )
+    by_size = [set(g["seed"]) for _, g in runs.groupby("batch_size")]
+    seeds = set.intersection(*by_size) if by_size else set()
+    runs = runs[runs["seed"].isin(seeds)]
+    out["n_seeds"], out["n_batch_sizes"] = len(seeds), int(chosen["batch_size"].nunique())
+
     if out["n_batch_sizes"] < MIN_BATCH_SIZES:
         notes.append(
             f"only {out['n_batch_sizes']} batch size(s) reached the target "
@@ -397,18 +426,22 @@ def critical_sentences(table: pd.DataFrame) -> list[str]:
     sentences = []
     for loss, by_loss in table.groupby("loss", sort=False):
         clauses = []
+        one_set = by_loss["features"].nunique() == 1
         problems = by_loss.groupby(
             ["features", "train_size", "regularizer", "strength"], sort=False
         )
         for (features, _, reg, strength), rows in problems:
-            label = f"{features}, {fmt_strength(reg, strength)}"
-            fitted = rows[np.isfinite(rows["B_crit"].astype(float))].sort_values("target")
+            label = fmt_strength(reg, strength) if one_set else f"{features}, {reg}"
+            # B_crit 0 (no gain from bigger batches) and inf (no saturation) are fits too
+            fitted = rows[rows["B_crit"].notna()].sort_values("target")
             if fitted.empty:
-                why = "; ".join(n for n in unique_notes(rows["note"]) if n) or "no data"
+                why = ", ".join(n for n in unique_notes(rows["note"]) if n) or "no data"
                 clauses.append(f"{label}: no fit ({why})")
                 continue
             clauses.append(_clause(label, fitted.iloc[0]))
-        sentences.append(f"{_loss_name(loss)}: " + "; ".join(clauses) + ".")
+        name = _loss_name(loss)
+        head = f"{name} ({by_loss['features'].iloc[0]})" if one_set else name
+        sentences.append(f"{head}: " + "; ".join(clauses) + ".")
     return sentences
 
 
@@ -437,7 +470,7 @@ def _clause(label: str, row: pd.Series) -> str:
         )
     return (
         f"{head}: below a batch of about {about(b / ZONE)} doubling the batch nearly halves "
-        f"the steps; above about {about(b * ZONE)} it mostly doubles the images processed "
+        f"the steps, above about {about(b * ZONE)} it mostly doubles the images processed "
         f"({source})"
     )
 
@@ -484,10 +517,12 @@ def optimizer_markdown(
             )
         simple = "–"
         if not math.isnan(float(r["B_simple"])):
-            full = r["B_simple_batch"] == r["train_size"]
-            simple = (
-                f"{about(float(r['B_simple']))} (batch {batch_text(r['B_simple_batch'], full)})"
+            at = (
+                "full batch"
+                if r["B_simple_batch"] == r["train_size"]
+                else f"batch {int(r['B_simple_batch']):,}"
             )
+            simple = f"{about(float(r['B_simple']))} (at {at})"
         rows.append(
             [
                 r["loss"],
