@@ -56,6 +56,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "text",
         "scripting",
         "critical",
+        "optimizer",
     ),
 }
 # Third-party packages each layer may import (the standard library is always allowed).

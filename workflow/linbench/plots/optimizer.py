@@ -1,0 +1,374 @@
+"""Batch size against learning rate (issue 20): steps against images to each target with the
+fitted McCandlish curve, suboptimality F - F* against work and time, and the best rate
+against the batch size.
+
+The numbers come from :mod:`linbench.optimizer`; each figure function takes the progress
+table, the targets (relative excess over F*) and the PNG path. One panel column per loss
+(per problem for the suboptimality curves); a problem with too little data gets a note
+in its panel, a table that cannot be analysed a placeholder figure saying why.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from .. import optimizer as opt
+from ..text import fmt_strength
+from .style import REG_COLORS, fmt_log_tick, lr_colors, note, placeholder, save_figure, theme
+
+FEATURE_MARKERS = "osD^vP"
+NOT_REACHED = "no batch size reached this target\nat a rate every seed reached it with"
+
+
+def _analyse(progress: pd.DataFrame, targets: Iterable[float], path, title: str):
+    """(reached, best, table, targets), or None after drawing a placeholder saying why."""
+    try:
+        targets = opt.check_targets(targets)
+        reached = opt.time_to_targets(progress, targets)
+        best = opt.best_rates(reached)
+        table = opt.critical_table(progress, targets)
+    except ValueError as error:
+        placeholder(path, title, f"cannot analyse the progress table:\n{error}")
+        return None
+    return reached, best, table, targets
+
+
+def _problems(frame: pd.DataFrame) -> list[tuple]:
+    """The problems of one loss, in table order."""
+    keys = ["features", "train_size", "regularizer", "strength"]
+    return list(dict.fromkeys(frame[keys].itertuples(index=False, name=None)))
+
+
+def _style(problem: tuple, features: list[str]) -> dict:
+    feats, _, reg, strength = problem
+    return {
+        "color": REG_COLORS.get(reg, "0.3"),
+        "marker": FEATURE_MARKERS[features.index(feats) % len(FEATURE_MARKERS)],
+        "label": f"{fmt_strength(reg, strength)}" + (f" ({feats})" if len(features) > 1 else ""),
+    }
+
+
+def _select(frame: pd.DataFrame, loss: str, problem: tuple, target=None) -> pd.DataFrame:
+    feats, size, reg, strength = problem
+    keep = (
+        (frame["loss"] == loss)
+        & (frame["features"] == feats)
+        & (frame["train_size"] == size)
+        & (frame["regularizer"] == reg)
+        & (frame["strength"] == strength)
+    )
+    if target is not None:
+        keep &= frame["target"] == target
+    return frame[keep]
+
+
+def _log_axes(ax) -> None:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(fmt_log_tick)
+    ax.yaxis.set_major_formatter(fmt_log_tick)
+
+
+def _figure(n_rows: int, n_cols: int, width: float = 4.6, height: float = 3.6):
+    # at least 8 inches wide, so that one panel still has room for the two-line title
+    size = (max(8.0, 1.2 + width * n_cols), 1.4 + height * n_rows)
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.subplots(n_rows, n_cols, squeeze=False)
+
+
+def _finish(fig: Figure, title: str, how: str, path) -> None:
+    fig.suptitle(f"{title}\n{how}", fontsize=11, fontweight="bold")
+    save_figure(fig, path)
+
+
+# ----------------------------------------------------------------------------- steps vs images
+
+
+def plot_steps_vs_images(
+    progress: pd.DataFrame, targets: Iterable[float], path: str | os.PathLike[str]
+) -> None:
+    """Steps S against images E to each target (rows) per loss (columns), log-log: one point
+    per batch size at its best rate (mean over seeds, bars: one standard deviation), the
+    fitted S/S_min - 1 = (E/E_min - 1)^-1 dashed, B_crit (where E = 2 E_min, S = 2 S_min)
+    starred."""
+    title = "Steps against images to reach each target"
+    analysed = _analyse(progress, targets, path, title)
+    if analysed is None:
+        return
+    _, best, table, targets = analysed
+    losses = list(dict.fromkeys(progress["loss"]))
+    features = list(dict.fromkeys(progress["features"]))
+    with theme():
+        fig, axes = _figure(len(targets), len(losses))
+        for i, target in enumerate(targets):
+            for j, loss in enumerate(losses):
+                ax = axes[i, j]
+                ax.set_title(f"{loss}, {opt.target_text(target)}", fontsize=10)
+                drawn = False
+                for problem in _problems(progress[progress["loss"] == loss]):
+                    points = _select(best, loss, problem, target).sort_values("batch_size")
+                    if points.empty:
+                        continue
+                    drawn = True
+                    style = _style(problem, features)
+                    ax.errorbar(
+                        points["images"],
+                        points["steps"],
+                        xerr=points["images_std"],
+                        yerr=points["steps_std"],
+                        fmt=style["marker"],
+                        color=style["color"],
+                        label=style["label"],
+                        capsize=2,
+                        ms=6,
+                    )
+                    for _, p in points.iterrows():
+                        ax.annotate(
+                            opt.batch_text(p["batch_size"], bool(p["full_batch"])).split(" ")[0],
+                            (p["images"], p["steps"]),
+                            xytext=(4, 4),
+                            textcoords="offset points",
+                            fontsize=7,
+                            color="0.3",
+                        )
+                    row = _select(table, loss, problem, target)
+                    if len(row):
+                        _draw_fit(ax, row.iloc[0], points, style["color"])
+                if not drawn:
+                    note(ax, NOT_REACHED)
+                    continue
+                _log_axes(ax)
+                ax.set_xlabel("images processed E")
+                ax.set_ylabel("steps S" if j == 0 else "")
+                ax.legend(fontsize=7, loc="upper right")
+        _finish(
+            fig,
+            title,
+            "(best rate per batch size, mean over seeds, bars: one sd over seeds;\n"
+            "dashed: the fitted S/S_min - 1 = (E/E_min - 1)^-1; star: B_crit)",
+            path,
+        )
+
+
+def _draw_fit(ax, row: pd.Series, points: pd.DataFrame, color) -> None:
+    s_min, b_crit = float(row["S_min"]), float(row["B_crit"])
+    if not (math.isfinite(s_min) and 0 < b_crit < math.inf and s_min > 0):
+        return
+    lo, hi = float(points["batch_size"].min()), float(points["batch_size"].max())
+    sizes = np.geomspace(min(lo, b_crit) / 2, max(hi, b_crit) * 2, 200)
+    steps = s_min * (1 + b_crit / sizes)
+    ax.plot(sizes * steps, steps, ls="--", lw=1, color=color)
+    ax.plot(
+        [2 * s_min * b_crit],
+        [2 * s_min],
+        marker="*",
+        ms=13,
+        color=color,
+        mec="black",
+        ls="none",
+        label=f"B_crit ≈ {opt.about(b_crit)}",
+    )
+
+
+# ----------------------------------------------------------------------------- suboptimality
+
+
+def plot_suboptimality(
+    progress: pd.DataFrame, targets: Iterable[float], path: str | os.PathLike[str]
+) -> None:
+    """F - F* against images processed (top row) and wall time (bottom row), log-log, one
+    column per problem: one line per batch size at its best rate for the deepest target it
+    reached (the median seed's run), full-batch gradient descent included; the targets as
+    horizontal lines."""
+    title = "Suboptimality F - F* against work and time"
+    analysed = _analyse(progress, targets, path, title)
+    if analysed is None:
+        return
+    reached, best, _, targets = analysed
+    columns = [
+        (loss, problem)
+        for loss in dict.fromkeys(progress["loss"])
+        for problem in _problems(progress[progress["loss"] == loss])
+    ]
+    stars = opt.optimum(progress)
+    with theme():
+        fig, axes = _figure(2, len(columns), width=4.2, height=3.2)
+        for j, (loss, problem) in enumerate(columns):
+            f_star = float(_select(stars, loss, problem)["F_star"].iloc[0])
+            here = _select(best, loss, problem)
+            sizes = sorted(_select(reached, loss, problem)["batch_size"].unique())
+            colors = dict(zip(sizes, lr_colors(len(sizes)), strict=True))
+            feats, _, reg, strength = problem
+            name = f"{loss}, {fmt_strength(reg, strength)}"
+            if progress["features"].nunique() > 1:
+                name += f" ({feats})"
+            for i, (measure, label) in enumerate(
+                (("images", "images processed"), ("seconds", "wall time (s)"))
+            ):
+                ax = axes[i, j]
+                ax.set_title(name, fontsize=10)
+                if here.empty:
+                    note(ax, NOT_REACHED)
+                    continue
+                for size in sizes:
+                    run = _median_run(progress, reached, here, loss, problem, size)
+                    if run is None:
+                        continue
+                    record, rate, full = run
+                    gap = record["objective"].to_numpy(float) - f_star
+                    x = record[measure].to_numpy(float)
+                    keep = (gap > 0) & (x > 0) & np.isfinite(gap)
+                    ax.plot(
+                        x[keep],
+                        gap[keep],
+                        color=colors[size],
+                        lw=1.4,
+                        label=f"{opt.batch_text(size, full)}, lr {rate:g}",
+                    )
+                for t in targets:
+                    ax.axhline(t * f_star, color="0.4", ls=":", lw=1)
+                    ax.annotate(
+                        f"{100 * t:.3g} %",
+                        (1, t * f_star),
+                        xycoords=("axes fraction", "data"),
+                        xytext=(-2, 2),
+                        textcoords="offset points",
+                        ha="right",
+                        fontsize=7,
+                        color="0.35",
+                    )
+                _log_axes(ax)
+                ax.set_xlabel(label)
+                ax.set_ylabel("F - F*" if j == 0 else "")
+                if i == 0:
+                    ax.legend(fontsize=7, loc="lower left", title="batch", title_fontsize=7)
+        _finish(
+            fig,
+            title,
+            "(each batch size at its best rate for the deepest target it reached, median seed;\n"
+            "dotted: the targets, F = (1 + t) F*)",
+            path,
+        )
+
+
+def _median_run(progress, reached, best, loss, problem, size):
+    """(records, rate, full_batch) of the median seed at `size`'s best rate for the deepest
+    target it has one for, or None."""
+    mine = best[best["batch_size"] == size].sort_values("target")
+    if mine.empty:
+        return None
+    chosen = mine.iloc[0]
+    runs = _select(reached, loss, problem, chosen["target"])
+    runs = runs[
+        (runs["batch_size"] == size) & (runs["learning_rate"] == chosen["learning_rate"])
+    ].sort_values(["steps", "seed"])
+    seed = runs["seed"].iloc[(len(runs) - 1) // 2]
+    records = _select(progress, loss, problem)
+    records = records[
+        (records["batch_size"] == size)
+        & (records["learning_rate"] == chosen["learning_rate"])
+        & (records["seed"] == seed)
+    ].sort_values("step")
+    return records, float(chosen["learning_rate"]), bool(chosen["full_batch"])
+
+
+# ----------------------------------------------------------------------------- best rate
+
+
+def plot_best_rate(
+    progress: pd.DataFrame, targets: Iterable[float], path: str | os.PathLike[str]
+) -> None:
+    """The best learning rate against the batch size, log-log, per loss (columns) and
+    target (rows): the fitted log-log slope (solid) and reference slopes 1 (dashed) and
+    0.5 (dotted) through the fit's middle point; a ringed point sat at the edge of the
+    rates tried."""
+    title = "Best learning rate against batch size"
+    analysed = _analyse(progress, targets, path, title)
+    if analysed is None:
+        return
+    _, best, table, targets = analysed
+    losses = list(dict.fromkeys(progress["loss"]))
+    features = list(dict.fromkeys(progress["features"]))
+    with theme():
+        fig, axes = _figure(len(targets), len(losses))
+        for i, target in enumerate(targets):
+            for j, loss in enumerate(losses):
+                ax = axes[i, j]
+                ax.set_title(f"{loss}, {opt.target_text(target)}", fontsize=10)
+                drawn, referenced = False, False
+                for problem in _problems(progress[progress["loss"] == loss]):
+                    points = _select(best, loss, problem, target).sort_values("batch_size")
+                    if points.empty:
+                        continue
+                    drawn = True
+                    style = _style(problem, features)
+                    row = _select(table, loss, problem, target)
+                    label = style["label"]
+                    if len(row) and math.isfinite(float(row.iloc[0]["slope"])):
+                        label += f": slope {float(row.iloc[0]['slope']):.2f}"
+                    ax.plot(
+                        points["batch_size"],
+                        points["learning_rate"],
+                        marker=style["marker"],
+                        color=style["color"],
+                        ls="none",
+                        ms=7,
+                        label=label,
+                    )
+                    edge = points[points["rate_edge"] != ""]
+                    ax.plot(
+                        edge["batch_size"],
+                        edge["learning_rate"],
+                        marker="o",
+                        mfc="none",
+                        mec="black",
+                        ms=13,
+                        ls="none",
+                    )
+                    if len(row):
+                        referenced |= _draw_slopes(
+                            ax, row.iloc[0], points, style["color"], not referenced
+                        )
+                if not drawn:
+                    note(ax, NOT_REACHED)
+                    continue
+                _log_axes(ax)
+                ax.set_xlabel("batch size (full batch: the training set)")
+                ax.set_ylabel("best learning rate" if j == 0 else "")
+                handles, _ = ax.get_legend_handles_labels()
+                handles += [
+                    Line2D([], [], color="0.4", ls="--", label="slope 1 (linear)"),
+                    Line2D([], [], color="0.4", ls=":", label="slope 0.5 (square root)"),
+                    Line2D(
+                        [], [], marker="o", mfc="none", mec="black", ls="none", label="rate at edge"
+                    ),
+                ]
+                ax.legend(handles=handles, fontsize=7, loc="upper left")
+        _finish(
+            fig,
+            title,
+            "(fewest steps to the target, every seed reaching it; solid: fitted log-log slope)",
+            path,
+        )
+
+
+def _draw_slopes(ax, row: pd.Series, points: pd.DataFrame, color, references: bool) -> bool:
+    """The fitted line, and (once per panel) slopes 1 and 0.5 through its middle point."""
+    slope, intercept = float(row["slope"]), float(row["slope_intercept"])
+    if not (math.isfinite(slope) and math.isfinite(intercept)):
+        return False
+    sizes = np.geomspace(points["batch_size"].min(), points["batch_size"].max(), 50)
+    ax.plot(sizes, 10**intercept * sizes**slope, color=color, lw=1.2)
+    if references:
+        middle = math.exp(np.log(points["batch_size"].astype(float)).mean())
+        at = 10**intercept * middle**slope
+        for power, ls in ((1.0, "--"), (0.5, ":")):
+            ax.plot(sizes, at * (sizes / middle) ** power, color="0.4", ls=ls, lw=1)
+    return True
