@@ -15,6 +15,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+from test_optimizer import make_progress
 
 from linbench import aggregate, plots, report, summary, text
 from linbench.errors import LinbenchError
@@ -300,8 +301,15 @@ def test_every_figure_is_a_png_even_with_a_diverged_cell(grid, tmp_path):
         "gap_vs_size": inputs,
         "answer": {"comparisons": str(out / "comparisons.csv")},
     }
+    # The batch size figures read progress records: a synthetic study's (tests/test_optimizer)
+    make_progress().assign(subgrids="optimizer").to_csv(out / "progress.csv", index=False)
+    progress = ({"progress": str(out / "progress.csv")}, {"targets": [0.1], "subgrid": "optimizer"})
+    for name in ("steps_vs_images", "suboptimality", "best_rate"):
+        extra[name] = progress
     for name in plots.FIGURES:
-        plots.draw(name, out / f"{name}.png", extra.get(name, with_splits))
+        given = extra.get(name, with_splits)
+        inputs_, params = given if isinstance(given, tuple) else (given, {})
+        plots.draw(name, out / f"{name}.png", inputs_, params)
         assert_png(out / f"{name}.png")
     assert not list(out.glob(".*tmp*")), "temporary files left behind"
 

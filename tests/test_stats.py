@@ -451,7 +451,9 @@ def test_the_summary_of_the_default_study_is_short():
         {
             **{k: [getattr(c, k) for c in cells] for k in ("features", "loss", "regularizer")},
             "train_size": [45000 if c.train_size == "all" else c.train_size for c in cells],
-            **{k: [getattr(c, k) for c in cells] for k in ("strength", "batch_size")},
+            "strength": [c.strength for c in cells],
+            "batch_size": [45000 if c.batch_size == "all" else c.batch_size for c in cells],
+            "full_batch": [c.batch_size == "all" for c in cells],
             "learning_rate": [c.learning_rate for c in cells],
             "seed": [c.seed for c in cells],
             "status": rng.choice(["ok", "ok", "ok", "diverged"], len(cells)),

@@ -130,6 +130,13 @@ def batch_text(batch_size: float, full_batch: bool = False) -> str:
     return f"all ({size})" if full_batch else size
 
 
+def seconds_text(seconds: float) -> str:
+    """``0.32 ms``, ``12 ms``, ``1.4 s``: a run's share of its bundle's wall time."""
+    if seconds < 1:
+        return f"{seconds * 1000:.2g} ms"
+    return f"{seconds:.2g} s"
+
+
 def about(value: float) -> str:
     """A number to two significant figures with thousands separators: ``2,600``, ``41``,
     ``0.53``; ``∞`` for infinity."""
@@ -513,7 +520,7 @@ def optimizer_markdown(
         if math.isfinite(float(r["fastest_seconds"])):
             fast = (
                 f"{batch_text(r['fastest_batch'], bool(r['fastest_full_batch']))} "
-                f"({r['fastest_seconds']:.3g} s)"
+                f"({seconds_text(r['fastest_seconds'])})"
             )
         simple = "–"
         if not math.isnan(float(r["B_simple"])):
@@ -581,6 +588,8 @@ def _how_to_read(progress: pd.DataFrame, table: pd.DataFrame, targets: list[floa
         f"bootstrap intervals over seeds ({seeds} seeds); B_simple is the gradient noise scale "
         "measured where the largest batch's best runs reached the target; the slope is that of "
         "log best rate against log batch (1: linear scaling, 0.5: square root). "
-        f"Budget: {budget:,.0f} images per run ({epochs:.3g} epochs); seconds are training wall "
-        f"time on this machine.{edge_text}"
+        f"Budget: {budget:,.0f} images per run ({epochs:.3g} epochs); times are a run's share of "
+        "its bundle's training wall time on this machine (a bundle trains its models in one "
+        f"pass; 1 BLAS thread). B_simple is estimated on 5,000 training images with the "
+        f"bias of the mean gradient's norm taken off.{edge_text}"
     )

@@ -28,7 +28,16 @@ import pandas as pd
 
 from .errors import LinbenchError
 from .grid import parse_cell_path
-from .names import ALL_IMAGES, CELL_KEYS, HISTORY_COLUMNS, PROGRESS_COLUMNS, SETTING_KEYS, STATUSES
+from .names import (
+    ALL_IMAGES,
+    ANSWER_SUBGRID,
+    CELL_KEYS,
+    HISTORY_COLUMNS,
+    PROGRESS_COLUMNS,
+    SETTING_KEYS,
+    STATUSES,
+    SWEEP_SUBGRID,
+)
 from .outcome import excess_share, is_unstable_relative
 from .stats import wilson_interval
 
@@ -257,14 +266,15 @@ def add_subgrids(runs: pd.DataFrame, membership: Mapping[str, Sequence[str]]) ->
 def subgrid_runs(runs: pd.DataFrame, name: str) -> pd.DataFrame:
     """The cells of sub-grid `name`, so that a question is answered inside one sub-grid.
 
-    Without the sub-grid, the cells of the first sub-grid the study has; without a
-    ``subgrids`` column (a table built by hand, one design), every cell.
+    Without the sub-grid, the cells of ``regimes`` or else ``sweep`` (the sub-grids built
+    for the study's two first questions), or else of the first sub-grid the table has;
+    without a ``subgrids`` column (a table built by hand, one design), every cell.
     """
     if "subgrids" not in runs.columns or runs.empty:
         return runs
     members = runs["subgrids"].astype(str).str.split(";")
     present = list(dict.fromkeys(n for names in members for n in names))
-    chosen = name if name in present else present[0]
+    chosen = next(n for n in (name, ANSWER_SUBGRID, SWEEP_SUBGRID, *present) if n in present)
     return runs[members.map(lambda names: chosen in names).to_numpy()].copy()
 
 

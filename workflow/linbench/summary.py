@@ -29,7 +29,7 @@ from .compare import (
     varying_keys,
 )
 from .names import ANSWER_SUBGRID, STATUSES, SWEEP_SUBGRID
-from .optimizer import optimizer_markdown
+from .optimizer import optimizer_markdown, subgrid_progress
 from .report import choose, group, settings_table, status_words, subgrid_name, subgrid_runs
 from .stats import ALPHA
 from .text import fmt_number, fmt_strength, markdown_table, strength_text
@@ -128,12 +128,11 @@ def _optimizer_section(
     of the sub-grid config ``optimizer.subgrid`` names; nothing without them."""
     if progress is None or not optimizer or not optimizer.get("subgrid"):
         return ""
-    name = str(optimizer["subgrid"])
-    if "subgrids" in progress.columns:
-        progress = progress[progress["subgrids"].str.split(";").map(lambda s: name in s)]
+    progress = subgrid_progress(progress, str(optimizer["subgrid"]))
     if progress.empty:
         return ""
-    return optimizer_markdown(progress, list(optimizer["targets"]))
+    heading = f"## Batch size and learning rate (sub-grid `{optimizer['subgrid']}`)"
+    return f"{heading}\n\n{optimizer_markdown(progress, list(optimizer['targets']))}"
 
 
 def answer_comparisons(
@@ -170,10 +169,17 @@ def _intro(runs: pd.DataFrame) -> str:
         f"{len(runs)} cells{grids}: features {_join(_unique(runs['features']))}; {size_text}"
         f"loss {_join(_unique(runs['loss']))}; "
         f"regularizer {_join(_unique(runs['regularizer']))}; "
-        f"batch size {_join(sorted(_unique(runs['batch_size'])))}; "
+        f"batch size {_batches(runs)}; "
         f"learning rate {_join(sorted(_unique(runs['learning_rate'])))}; "
         f"seed {_join(sorted(_unique(runs['seed'])))}."
     )
+
+
+def _batches(runs: pd.DataFrame) -> str:
+    """The batch sizes, gradient descent's as ``all`` (its batch is the training set)."""
+    full = runs["full_batch"] if "full_batch" in runs.columns else pd.Series(False, runs.index)
+    sizes = _join(sorted(_unique(runs.loc[~full, "batch_size"])))
+    return f"{sizes}, all (gradient descent)" if full.any() else sizes
 
 
 def _regime_columns(keys: list[str]) -> list[str]:

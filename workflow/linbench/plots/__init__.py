@@ -12,7 +12,9 @@ redraws only it):
 - :mod:`.training`: learning curves;
 - :mod:`.weights`: weight histograms and class column norms;
 - :mod:`.regimes`: accuracy against training-set size, the regularization path, and the
-  train - validation gap against size.
+  train - validation gap against size;
+- :mod:`.optimizer`: batch size and learning rate: steps against images to each target,
+  F - F* against work and time, the best rate against the batch size.
 
 Every accuracy drawn comes with its 95 % interval; only settings whose every seed ended
 ``ok`` are chosen; runs with another status are drawn distinctly, with a legend.
@@ -26,6 +28,7 @@ from typing import Any
 
 from .accuracy import draw_best_accuracy, draw_confusion, draw_heatmaps, draw_time_accuracy
 from .answer import draw_answer
+from .optimizer import draw_best_rate, draw_steps_vs_images, draw_suboptimality
 from .regimes import draw_accuracy_vs_size, draw_gap_vs_size, draw_regularization_path
 from .training import draw_learning_curves
 from .weights import draw_weights
@@ -41,6 +44,9 @@ FIGURES: dict[str, Callable[..., None]] = {
     "accuracy_vs_size": draw_accuracy_vs_size,
     "regularization_path": draw_regularization_path,
     "gap_vs_size": draw_gap_vs_size,
+    "steps_vs_images": draw_steps_vs_images,
+    "suboptimality": draw_suboptimality,
+    "best_rate": draw_best_rate,
 }
 """Figure name (its file is ``figures/<name>.png``) -> the function that draws it."""
 

@@ -372,3 +372,4 @@ def _draw_slopes(ax, row: pd.Series, points: pd.DataFrame, color, references: bo
         for power, ls in ((1.0, "--"), (0.5, ":")):
             ax.plot(sizes, at * (sizes / middle) ** power, color="0.4", ls=ls, lw=1)
     return True
+
