@@ -383,6 +383,60 @@ def test_sentences_use_the_deepest_fitted_target(table):
         assert f"{len(SEEDS)} seeds" in sentence
 
 
+def hand_table(rows: list[dict]) -> pd.DataFrame:
+    """A critical table of one problem (softmax, hog, none) from a few hand-set numbers."""
+    base = {
+        "features": "hog",
+        "train_size": TRAIN,
+        "loss": "softmax",
+        "regularizer": "none",
+        "strength": 0.0,
+        "n_seeds": 3,
+        "batch_min": 32,
+        "batch_max": TRAIN,
+        "note": "",
+    }
+    return pd.DataFrame([base | r for r in rows])
+
+
+def test_a_deeper_target_not_pinned_down_leaves_the_word_to_a_looser_one():
+    table = hand_table(
+        [
+            {"target": 0.1, "B_crit": 330.0, "B_crit_low": 210.0, "B_crit_high": 520.0},
+            {"target": 0.01, "B_crit": 51_000.0, "B_crit_low": 0.0, "B_crit_high": math.inf},
+        ]
+    )
+    (sentence,) = critical_sentences(table)
+    assert sentence == (
+        "Softmax (hog): none, within 10 % of F*: below a batch of about 41 doubling the batch "
+        "nearly halves the steps, above about 2,600 it mostly doubles the images processed "
+        "(B_crit 330 [210, 520], 3 seeds; within 1 % of F*: B_crit 51,000 [0, ∞], "
+        "not pinned down)."
+    )
+    # only the unpinned fit: it speaks, and says it is not pinned down
+    (sentence,) = critical_sentences(table.iloc[[1]])
+    assert "within 1 % of F*: B_crit not pinned down by the batch sizes run" in sentence
+
+
+@pytest.mark.parametrize(
+    ("b_crit", "low", "high", "says"),
+    [
+        (math.inf, 16_000.0, math.inf, "no saturation within the batch sizes run"),
+        (0.0, 0.0, 40.0, "bigger batches saved no steps"),
+        (9_000.0, 6_000.0, 12_000.0, "above about 72,000 (beyond the largest batch run, 45,000)"),
+        (100.0, 60.0, 150.0, "about 12 (smaller than any batch run) doubling"),
+    ],
+)
+def test_the_sentence_says_where_b_crit_lies(b_crit, low, high, says):
+    table = hand_table([{"target": 0.1, "B_crit": b_crit, "B_crit_low": low, "B_crit_high": high}])
+    assert says in critical_sentences(table)[0]
+
+
+def test_a_slope_without_spread_says_so():
+    row = pd.Series({"slope": 0.83, "slope_low": 0.83, "slope_high": 0.83, "slope_points": 4})
+    assert optimizer._slope_text(row) == "0.83 (4 points on a line: no interval)"
+
+
 def test_about_rounds_to_two_figures():
     assert [optimizer.about(v) for v in (41.25, 2640, 0.534, 330.4, math.inf)] == [
         "41",

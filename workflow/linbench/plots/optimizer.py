@@ -37,7 +37,7 @@ def _analyse(progress: pd.DataFrame, targets: Iterable[float], path, title: str)
     except ValueError as error:
         placeholder(path, title, f"cannot analyse the progress table:\n{error}")
         return None
-    return reached, best, table, targets
+    return reached, best, table, sorted(targets, reverse=True)  # rows: loosest first
 
 
 def _problems(frame: pd.DataFrame) -> list[tuple]:
@@ -112,7 +112,7 @@ def plot_steps_vs_images(
                 ax = axes[i, j]
                 ax.set_title(f"{loss}, {opt.target_text(target)}", fontsize=10)
                 drawn = False
-                for problem in _problems(progress[progress["loss"] == loss]):
+                for k, problem in enumerate(_problems(progress[progress["loss"] == loss])):
                     points = _select(best, loss, problem, target).sort_values("batch_size")
                     if points.empty:
                         continue
@@ -133,7 +133,7 @@ def plot_steps_vs_images(
                         ax.annotate(
                             opt.batch_text(p["batch_size"], bool(p["full_batch"])).split(" ")[0],
                             (p["images"], p["steps"]),
-                            xytext=(4, 4),
+                            xytext=(4, 4 - 12 * (k % 2)),  # problems alternate above/below
                             textcoords="offset points",
                             fontsize=7,
                             color="0.3",
@@ -230,7 +230,7 @@ def plot_suboptimality(
                         gap[keep],
                         color=colors[size],
                         lw=1.4,
-                        label=f"{opt.batch_text(size, full)}, lr {rate:g}",
+                        label=f"{opt.batch_text(size, full)}, lr {rate:.2g}",
                     )
                 for t in targets:
                     ax.axhline(t * f_star, color="0.4", ls=":", lw=1)
@@ -303,18 +303,22 @@ def plot_best_rate(
                 ax = axes[i, j]
                 ax.set_title(f"{loss}, {opt.target_text(target)}", fontsize=10)
                 drawn, referenced = False, False
-                for problem in _problems(progress[progress["loss"] == loss]):
+                problems = _problems(progress[progress["loss"] == loss])
+                for k, problem in enumerate(problems):
                     points = _select(best, loss, problem, target).sort_values("batch_size")
                     if points.empty:
                         continue
                     drawn = True
                     style = _style(problem, features)
+                    # best rates sit on the rate grid and often coincide between problems:
+                    # nudge each problem's points sideways (a few per cent of a batch size)
+                    nudge = 1.08 ** (k - (len(problems) - 1) / 2)
                     row = _select(table, loss, problem, target)
                     label = style["label"]
                     if len(row) and math.isfinite(float(row.iloc[0]["slope"])):
                         label += f": slope {float(row.iloc[0]['slope']):.2f}"
                     ax.plot(
-                        points["batch_size"],
+                        points["batch_size"] * nudge,
                         points["learning_rate"],
                         marker=style["marker"],
                         color=style["color"],
@@ -324,7 +328,7 @@ def plot_best_rate(
                     )
                     edge = points[points["rate_edge"] != ""]
                     ax.plot(
-                        edge["batch_size"],
+                        edge["batch_size"] * nudge,
                         edge["learning_rate"],
                         marker="o",
                         mfc="none",
