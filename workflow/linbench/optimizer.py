@@ -20,8 +20,10 @@ target t in (0, 1) is *relative excess*: a run reaches it once F <= (1 + t) F*.
   log-log slope of the best rate against the batch size, and the fastest batch in seconds.
 - :func:`critical_sentences` and :func:`optimizer_markdown`: the summary's words.
 
-numpy, pandas and scipy only (through :mod:`linbench.critical`), so the reports can
-import it cheaply; the figures are in :mod:`linbench.plots.optimizer`.
+numpy, pandas and scipy only (through :mod:`linbench.critical`), no plotting, so the
+reports can import it cheaply; the figures are in :mod:`linbench.plots.optimizer`. Bad
+input raises a ValueError naming the column, target, problem or run at fault;
+:func:`read_progress` turns an unreadable CSV into a LinbenchError naming the file.
 """
 
 from __future__ import annotations
