@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from test_imports import PACKAGE, imports_of
 
 from linbench import optimizer
@@ -30,7 +31,14 @@ from linbench.optimizer import (
     optimum,
     time_to_targets,
 )
-from linbench.plots.optimizer import plot_best_rate, plot_steps_vs_images, plot_suboptimality
+from linbench.plots.optimizer import (
+    draw_best_rate,
+    draw_steps_vs_images,
+    draw_suboptimality,
+    plot_best_rate,
+    plot_steps_vs_images,
+    plot_suboptimality,
+)
 
 TRAIN = 45_000
 SIZES = (32, 128, 512, 2048, TRAIN)
@@ -470,6 +478,8 @@ def test_full_batch_prints_as_all(progress):
 # ----------------------------------------------------------------------------- figures
 
 
+PLACEHOLDER_PX = 300
+"""The height of style.placeholder's figure (2.5 inches at 120 dpi)."""
 FIGURES = [plot_steps_vs_images, plot_suboptimality, plot_best_rate]
 
 
@@ -494,3 +504,22 @@ def test_figures_when_no_rate_qualifies(progress, draw, tmp_path):
     out = tmp_path / "figure.png"
     draw(progress.assign(status="diverged"), TARGETS, out)
     assert out.stat().st_size > 1_000
+
+
+@pytest.mark.parametrize(
+    "draw", [draw_steps_vs_images, draw_suboptimality, draw_best_rate], ids=lambda f: f.__name__
+)
+def test_the_rule_entry_points_read_the_csv_and_keep_the_subgrid(progress, draw, tmp_path):
+    csv = tmp_path / "progress.csv"
+    # svm's cells belong to another sub-grid: the figure of "optimizer" must not see them
+    subgrids = np.where(progress["loss"] == "softmax", "sweep;optimizer", "sweep")
+    progress.assign(subgrids=subgrids).to_csv(csv, index=False)
+    kept = optimizer.subgrid_progress(optimizer.read_progress(csv), "optimizer")
+    assert set(kept["loss"]) == {"softmax"} and len(kept) == (progress["loss"] == "softmax").sum()
+    out = tmp_path / "figure.png"
+    draw(progress=str(csv), targets=TARGETS, path=str(out), subgrid="optimizer")
+    assert Image.open(out).size[1] > PLACEHOLDER_PX
+    draw(progress=str(csv), targets=TARGETS, path=str(out), subgrid="regimes")
+    assert Image.open(out).size[1] == PLACEHOLDER_PX  # no records: a placeholder
+    with pytest.raises(LinbenchError, match=r"nowhere\.csv"):
+        draw(progress=str(tmp_path / "nowhere.csv"), targets=TARGETS, path=str(out))

@@ -99,6 +99,16 @@ def read_progress(path: str | os.PathLike[str]) -> pd.DataFrame:
     return progress
 
 
+def subgrid_progress(progress: pd.DataFrame, subgrid: str | None) -> pd.DataFrame:
+    """The records of the cells in sub-grid `subgrid` (column ``subgrids``: the sub-grids a
+    cell belongs to, ``;``-separated); all of them when `subgrid` is None or the table has
+    no such column."""
+    if not subgrid or "subgrids" not in progress.columns:
+        return progress
+    member = progress["subgrids"].fillna("").astype(str).str.split(";")
+    return progress[member.map(lambda names: subgrid in names)]
+
+
 def check_targets(targets: Iterable[float]) -> list[float]:
     """The targets as a sorted list of distinct floats, each in (0, 1), or a ValueError."""
     if isinstance(targets, numbers.Real):

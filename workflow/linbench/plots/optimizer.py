@@ -376,3 +376,37 @@ def _draw_slopes(ax, row: pd.Series, points: pd.DataFrame, color, references: bo
         for power, ls in ((1.0, "--"), (0.5, ":")):
             ax.plot(sizes, at * (sizes / middle) ** power, color="0.4", ls=ls, lw=1)
     return True
+
+
+# ----------------------------------------------------------------------------- rule entry points
+
+
+def _draw(plot, title: str, progress: str, targets, path: str, subgrid: str | None) -> None:
+    """Read ``progress.csv`` (a LinbenchError names it if unreadable), keep `subgrid`'s cells
+    and draw; a sub-grid without records gets a placeholder saying so."""
+    table = opt.subgrid_progress(opt.read_progress(progress), subgrid)
+    if table.empty:
+        placeholder(path, title, f"{progress} has no progress records of sub-grid {subgrid!r}")
+        return
+    plot(table, targets, path)
+
+
+def draw_steps_vs_images(
+    progress: str, targets: Iterable[float], path: str, subgrid: str | None = None
+) -> None:
+    """Rule plot_steps_vs_images: ``progress.csv`` -> :func:`plot_steps_vs_images`."""
+    _draw(plot_steps_vs_images, "Steps against images", progress, targets, path, subgrid)
+
+
+def draw_suboptimality(
+    progress: str, targets: Iterable[float], path: str, subgrid: str | None = None
+) -> None:
+    """Rule plot_suboptimality: ``progress.csv`` -> :func:`plot_suboptimality`."""
+    _draw(plot_suboptimality, "Suboptimality", progress, targets, path, subgrid)
+
+
+def draw_best_rate(
+    progress: str, targets: Iterable[float], path: str, subgrid: str | None = None
+) -> None:
+    """Rule plot_best_rate: ``progress.csv`` -> :func:`plot_best_rate`."""
+    _draw(plot_best_rate, "Best learning rate", progress, targets, path, subgrid)
