@@ -523,3 +523,25 @@ def test_the_rule_entry_points_read_the_csv_and_keep_the_subgrid(progress, draw,
     assert Image.open(out).size[1] == PLACEHOLDER_PX  # no records: a placeholder
     with pytest.raises(LinbenchError, match=r"nowhere\.csv"):
         draw(progress=str(tmp_path / "nowhere.csv"), targets=TARGETS, path=str(out))
+
+
+def test_a_batch_size_without_a_best_rate_shows_its_lowest_run(progress):
+    """At batch 512 with only rates 0.001 (crawls) and 0.003 (seed 3 never gets there) no
+    rate qualifies; the suboptimality figure shows 0.003, whose seeds got lowest."""
+    from linbench.plots.optimizer import _median_run
+
+    here = progress[(progress["batch_size"] == 512) & (progress["learning_rate"] < 0.005)]
+    reached = time_to_targets(here, TARGETS)
+    best = best_rates(reached)
+    assert best.empty
+    problem = ("hog", TRAIN, "none", 0.0)
+    run, rate, full, fallback = _median_run(here, reached, best, "softmax", problem, 512)
+    assert fallback and rate == 0.003 and not full
+    assert run["seed"].nunique() == 1 and run["seed"].iloc[0] != 3
+    # with a best rate, no fallback: batch 512's best is 0.01
+    all_512 = progress[progress["batch_size"] == 512]
+    reached = time_to_targets(all_512, TARGETS)
+    run, rate, _, fallback = _median_run(
+        all_512, reached, best_rates(reached), "softmax", problem, 512
+    )
+    assert not fallback and rate == 0.01

@@ -214,14 +214,13 @@ def plot_suboptimality(
             ):
                 ax = axes[i, j]
                 ax.set_title(name, fontsize=10)
-                if here.empty:
-                    note(ax, NOT_REACHED)
+                if not math.isfinite(f_star):
+                    note(ax, "no finite objective: every run diverged")
                     continue
                 for size in sizes:
-                    run = _median_run(progress, reached, here, loss, problem, size)
-                    if run is None:
-                        continue
-                    record, rate, full = run
+                    record, rate, full, fallback = _median_run(
+                        progress, reached, here, loss, problem, size
+                    )
                     gap = record["objective"].to_numpy(float) - f_star
                     x = record[measure].to_numpy(float)
                     keep = (gap > 0) & (x > 0) & np.isfinite(gap)
@@ -230,7 +229,8 @@ def plot_suboptimality(
                         gap[keep],
                         color=colors[size],
                         lw=1.4,
-                        label=f"{opt.batch_text(size, full)}, lr {rate:.2g}",
+                        label=f"{opt.batch_text(size, full)}, lr {rate:.2g}"
+                        + (" *" if fallback else ""),
                     )
                 for t in targets:
                     ax.axhline(t * f_star, color="0.4", ls=":", lw=1)
@@ -253,30 +253,38 @@ def plot_suboptimality(
             fig,
             title,
             "(each batch size at its best rate for the deepest target it reached, median seed;\n"
-            "dotted: the targets, F = (1 + t) F*)",
+            "*: reached no target, the rate with the lowest F; dotted: the targets, "
+            "F = (1 + t) F*)",
             path,
         )
 
 
 def _median_run(progress, reached, best, loss, problem, size):
-    """(records, rate, full_batch) of the median seed at `size`'s best rate for the deepest
-    target it has one for, or None."""
+    """(records, rate, full_batch, fallback) of the median seed at `size`'s best rate for
+    the deepest target it has one for. A batch size with no best rate (``fallback`` true)
+    shows the rate whose seeds reached the lowest objective (median over seeds), runs that
+    never diverged first, so that the figure still shows how far it got."""
     mine = best[best["batch_size"] == size].sort_values("target")
-    if mine.empty:
-        return None
-    chosen = mine.iloc[0]
-    runs = _select(reached, loss, problem, chosen["target"])
-    runs = runs[
-        (runs["batch_size"] == size) & (runs["learning_rate"] == chosen["learning_rate"])
-    ].sort_values(["steps", "seed"])
-    seed = runs["seed"].iloc[(len(runs) - 1) // 2]
     records = _select(progress, loss, problem)
-    records = records[
-        (records["batch_size"] == size)
-        & (records["learning_rate"] == chosen["learning_rate"])
-        & (records["seed"] == seed)
-    ].sort_values("step")
-    return records, float(chosen["learning_rate"]), bool(chosen["full_batch"])
+    records = records[records["batch_size"] == size]
+    if len(mine):
+        chosen = mine.iloc[0]
+        rate, full = float(chosen["learning_rate"]), bool(chosen["full_batch"])
+        runs = _select(reached, loss, problem, chosen["target"])
+        runs = runs[(runs["batch_size"] == size) & (runs["learning_rate"] == rate)]
+        order = runs.sort_values(["steps", "seed"])["seed"]
+    else:
+        lowest = records.groupby(["learning_rate", "seed"])["objective"].min().fillna(np.inf)
+        diverged = records.groupby(["learning_rate", "seed"])["status"].first() == "diverged"
+        per_rate = pd.DataFrame({"low": lowest, "bad": diverged}).groupby(level=0)
+        ranked = pd.DataFrame(
+            {"bad": per_rate["bad"].any(), "low": per_rate["low"].median()}
+        ).sort_values(["bad", "low"])
+        rate, full = float(ranked.index[0]), bool(records["full_batch"].iloc[0])
+        order = lowest.loc[rate].sort_values().index.to_series()
+    seed = order.iloc[(len(order) - 1) // 2]
+    run = records[(records["learning_rate"] == rate) & (records["seed"] == seed)]
+    return run.sort_values("step"), rate, full, len(mine) == 0
 
 
 # ----------------------------------------------------------------------------- best rate
