@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from test_imports import PACKAGE, imports_of
 
 from linbench import optimizer
@@ -30,7 +31,14 @@ from linbench.optimizer import (
     optimum,
     time_to_targets,
 )
-from linbench.plots.optimizer import plot_best_rate, plot_steps_vs_images, plot_suboptimality
+from linbench.plots.optimizer import (
+    draw_best_rate,
+    draw_steps_vs_images,
+    draw_suboptimality,
+    plot_best_rate,
+    plot_steps_vs_images,
+    plot_suboptimality,
+)
 
 TRAIN = 45_000
 SIZES = (32, 128, 512, 2048, TRAIN)
@@ -383,6 +391,60 @@ def test_sentences_use_the_deepest_fitted_target(table):
         assert f"{len(SEEDS)} seeds" in sentence
 
 
+def hand_table(rows: list[dict]) -> pd.DataFrame:
+    """A critical table of one problem (softmax, hog, none) from a few hand-set numbers."""
+    base = {
+        "features": "hog",
+        "train_size": TRAIN,
+        "loss": "softmax",
+        "regularizer": "none",
+        "strength": 0.0,
+        "n_seeds": 3,
+        "batch_min": 32,
+        "batch_max": TRAIN,
+        "note": "",
+    }
+    return pd.DataFrame([base | r for r in rows])
+
+
+def test_a_deeper_target_not_pinned_down_leaves_the_word_to_a_looser_one():
+    table = hand_table(
+        [
+            {"target": 0.1, "B_crit": 330.0, "B_crit_low": 210.0, "B_crit_high": 520.0},
+            {"target": 0.01, "B_crit": 51_000.0, "B_crit_low": 0.0, "B_crit_high": math.inf},
+        ]
+    )
+    (sentence,) = critical_sentences(table)
+    assert sentence == (
+        "Softmax (hog): none, within 10 % of F*: below a batch of about 41 doubling the batch "
+        "nearly halves the steps, above about 2,600 it mostly doubles the images processed "
+        "(B_crit 330 [210, 520], 3 seeds; within 1 % of F*: B_crit 51,000 [0, ∞], "
+        "not pinned down)."
+    )
+    # only the unpinned fit: it speaks, and says it is not pinned down
+    (sentence,) = critical_sentences(table.iloc[[1]])
+    assert "within 1 % of F*: B_crit not pinned down by the batch sizes run" in sentence
+
+
+@pytest.mark.parametrize(
+    ("b_crit", "low", "high", "says"),
+    [
+        (math.inf, 16_000.0, math.inf, "no saturation within the batch sizes run"),
+        (0.0, 0.0, 40.0, "bigger batches saved no steps"),
+        (9_000.0, 6_000.0, 12_000.0, "above about 72,000 (beyond the largest batch run, 45,000)"),
+        (100.0, 60.0, 150.0, "about 12 (smaller than any batch run) doubling"),
+    ],
+)
+def test_the_sentence_says_where_b_crit_lies(b_crit, low, high, says):
+    table = hand_table([{"target": 0.1, "B_crit": b_crit, "B_crit_low": low, "B_crit_high": high}])
+    assert says in critical_sentences(table)[0]
+
+
+def test_a_slope_without_spread_says_so():
+    row = pd.Series({"slope": 0.83, "slope_low": 0.83, "slope_high": 0.83, "slope_points": 4})
+    assert optimizer._slope_text(row) == "0.83 (4 points on a line: no interval)"
+
+
 def test_about_rounds_to_two_figures():
     assert [optimizer.about(v) for v in (41.25, 2640, 0.534, 330.4, math.inf)] == [
         "41",
@@ -416,6 +478,8 @@ def test_full_batch_prints_as_all(progress):
 # ----------------------------------------------------------------------------- figures
 
 
+PLACEHOLDER_PX = 300
+"""The height of style.placeholder's figure (2.5 inches at 120 dpi)."""
 FIGURES = [plot_steps_vs_images, plot_suboptimality, plot_best_rate]
 
 
@@ -440,3 +504,44 @@ def test_figures_when_no_rate_qualifies(progress, draw, tmp_path):
     out = tmp_path / "figure.png"
     draw(progress.assign(status="diverged"), TARGETS, out)
     assert out.stat().st_size > 1_000
+
+
+@pytest.mark.parametrize(
+    "draw", [draw_steps_vs_images, draw_suboptimality, draw_best_rate], ids=lambda f: f.__name__
+)
+def test_the_rule_entry_points_read_the_csv_and_keep_the_subgrid(progress, draw, tmp_path):
+    csv = tmp_path / "progress.csv"
+    # svm's cells belong to another sub-grid: the figure of "optimizer" must not see them
+    subgrids = np.where(progress["loss"] == "softmax", "sweep;optimizer", "sweep")
+    progress.assign(subgrids=subgrids).to_csv(csv, index=False)
+    kept = optimizer.subgrid_progress(optimizer.read_progress(csv), "optimizer")
+    assert set(kept["loss"]) == {"softmax"} and len(kept) == (progress["loss"] == "softmax").sum()
+    out = tmp_path / "figure.png"
+    draw(progress=str(csv), targets=TARGETS, path=str(out), subgrid="optimizer")
+    assert Image.open(out).size[1] > PLACEHOLDER_PX
+    draw(progress=str(csv), targets=TARGETS, path=str(out), subgrid="regimes")
+    assert Image.open(out).size[1] == PLACEHOLDER_PX  # no records: a placeholder
+    with pytest.raises(LinbenchError, match=r"nowhere\.csv"):
+        draw(progress=str(tmp_path / "nowhere.csv"), targets=TARGETS, path=str(out))
+
+
+def test_a_batch_size_without_a_best_rate_shows_its_lowest_run(progress):
+    """At batch 512 with only rates 0.001 (crawls) and 0.003 (seed 3 never gets there) no
+    rate qualifies; the suboptimality figure shows 0.003, whose seeds got lowest."""
+    from linbench.plots.optimizer import _median_run
+
+    here = progress[(progress["batch_size"] == 512) & (progress["learning_rate"] < 0.005)]
+    reached = time_to_targets(here, TARGETS)
+    best = best_rates(reached)
+    assert best.empty
+    problem = ("hog", TRAIN, "none", 0.0)
+    run, rate, full, fallback = _median_run(here, reached, best, "softmax", problem, 512)
+    assert fallback and rate == 0.003 and not full
+    assert run["seed"].nunique() == 1 and run["seed"].iloc[0] != 3
+    # with a best rate, no fallback: batch 512's best is 0.01
+    all_512 = progress[progress["batch_size"] == 512]
+    reached = time_to_targets(all_512, TARGETS)
+    run, rate, _, fallback = _median_run(
+        all_512, reached, best_rates(reached), "softmax", problem, 512
+    )
+    assert not fallback and rate == 0.01

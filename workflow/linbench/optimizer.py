@@ -20,8 +20,10 @@ target t in (0, 1) is *relative excess*: a run reaches it once F <= (1 + t) F*.
   log-log slope of the best rate against the batch size, and the fastest batch in seconds.
 - :func:`critical_sentences` and :func:`optimizer_markdown`: the summary's words.
 
-numpy, pandas and scipy only (through :mod:`linbench.critical`), so the reports can
-import it cheaply; the figures are in :mod:`linbench.plots.optimizer`.
+numpy, pandas and scipy only (through :mod:`linbench.critical`), no plotting, so the
+reports can import it cheaply; the figures are in :mod:`linbench.plots.optimizer`. Bad
+input raises a ValueError naming the column, target, problem or run at fault;
+:func:`read_progress` turns an unreadable CSV into a LinbenchError naming the file.
 """
 
 from __future__ import annotations
@@ -95,6 +97,16 @@ def read_progress(path: str | os.PathLike[str]) -> pd.DataFrame:
             raise LinbenchError(f"{path}: column full_batch holds {bad[:3]}, not True/False")
         progress["full_batch"] = progress["full_batch"].astype(str) == "True"
     return progress
+
+
+def subgrid_progress(progress: pd.DataFrame, subgrid: str | None) -> pd.DataFrame:
+    """The records of the cells in sub-grid `subgrid` (column ``subgrids``: the sub-grids a
+    cell belongs to, ``;``-separated); all of them when `subgrid` is None or the table has
+    no such column."""
+    if not subgrid or "subgrids" not in progress.columns:
+        return progress
+    member = progress["subgrids"].fillna("").astype(str).str.split(";")
+    return progress[member.map(lambda names: subgrid in names)]
 
 
 def check_targets(targets: Iterable[float]) -> list[float]:
@@ -312,6 +324,10 @@ CRITICAL_COLUMNS = (
     "n_seeds",
     "n_batch_sizes",
     "n_edge_rates",
+    "slope_points",
+    "batch_min",
+    "batch_max",
+    "n_batch_sizes_run",
     "note",
 )
 
@@ -335,15 +351,26 @@ def critical_table(
     - ``fastest_batch`` (``fastest_full_batch``): the batch size whose best-rate runs
       reached the target first in mean wall-clock seconds, ``fastest_seconds``.
     - ``n_seeds``, ``n_batch_sizes`` (behind the fit), ``n_edge_rates``: how many best rates
-      sat at the edge of the rates tried.
+      sat at the edge of the rates tried; ``slope_points``: the points behind the slope.
+    - ``batch_min``, ``batch_max``, ``n_batch_sizes_run``: the batch sizes the problem ran
+      (whether they reached the target or not), to tell a B_crit inside them from one
+      beyond.
     """
     reached = time_to_targets(progress, targets)
     best = best_rates(reached)
     rows = []
-    for key, _ in reached.groupby([*PROBLEM, "target"], sort=False):
+    for key, here in reached.groupby([*PROBLEM, "target"], sort=False):
         chosen = best.merge(pd.DataFrame([key], columns=[*PROBLEM, "target"]))
+        sizes = here["batch_size"]
+        ran = {
+            "batch_min": sizes.min(),
+            "batch_max": sizes.max(),
+            "n_batch_sizes_run": sizes.nunique(),
+        }
         rows.append(
-            dict(zip([*PROBLEM, "target"], key, strict=True)) | _row(reached, chosen, n_resamples)
+            dict(zip([*PROBLEM, "target"], key, strict=True))
+            | _row(reached, chosen, n_resamples)
+            | ran
         )
     # problems in the progress table's order, targets from the deepest
     return pd.DataFrame(rows, columns=list(CRITICAL_COLUMNS))
@@ -392,6 +419,7 @@ def _row(reached: pd.DataFrame, chosen: pd.DataFrame, n_resamples: int) -> dict:
         out["slope_intercept"] = scaling["intercept"]
         out["linear_in_interval"] = scaling["linear_in_interval"]
         out["sqrt_in_interval"] = scaling["sqrt_in_interval"]
+        out["slope_points"] = scaling["n_points"]
         if len(seeds) < MIN_SEEDS:
             notes.append(f"only {len(seeds)} seed(s) at every batch size (a bootstrap needs 2)")
         else:
@@ -428,7 +456,10 @@ def critical_sentences(table: pd.DataFrame) -> list[str]:
     "above 8 B_crit it mostly doubles the images processed" both mean a factor >= 1.8.
 
     For each problem of a loss (features, regularizer), the deepest (smallest) target
-    whose fit succeeded speaks; a problem with no fit says "no fit" and why.
+    whose fit succeeded speaks: a fit *pinned down*, its B_crit and 95 % interval finite
+    and above 0; a deeper target whose interval was not is named after it. With no pinned
+    fit the deepest fit speaks and says so; a problem with no fit says "no fit" and why.
+    A zone beyond the batch sizes run is marked as such.
     """
     sentences = []
     for loss, by_loss in table.groupby("loss", sort=False):
@@ -445,11 +476,27 @@ def critical_sentences(table: pd.DataFrame) -> list[str]:
                 why = ", ".join(n for n in unique_notes(rows["note"]) if n) or "no data"
                 clauses.append(f"{label}: no fit ({why})")
                 continue
-            clauses.append(_clause(label, fitted.iloc[0]))
+            pinned = fitted[[_pinned(r) for _, r in fitted.iterrows()]]
+            if pinned.empty:
+                clauses.append(_clause(label, fitted.iloc[0]))
+                continue
+            row = pinned.iloc[0]
+            deeper = fitted[fitted["target"] < row["target"]]
+            extra = ""
+            if len(deeper):
+                d = deeper.iloc[0]
+                extra = f"; {target_text(float(d['target']))}: {_b_crit_text(d)}, not pinned down"
+            clauses.append(_clause(label, row, extra))
         name = _loss_name(loss)
         head = f"{name} ({by_loss['features'].iloc[0]})" if one_set else name
         sentences.append(f"{head}: " + "; ".join(clauses) + ".")
     return sentences
+
+
+def _pinned(row: pd.Series) -> bool:
+    """B_crit and its interval finite and above 0: the batch sizes run located it."""
+    values = [float(row[c]) for c in ("B_crit", "B_crit_low", "B_crit_high")]
+    return all(0 < v < math.inf for v in values)
 
 
 def unique_notes(notes: pd.Series) -> list[str]:
@@ -460,10 +507,13 @@ def _loss_name(loss: str) -> str:
     return {"svm": "SVM", "softmax": "Softmax"}.get(loss, str(loss))
 
 
-def _clause(label: str, row: pd.Series) -> str:
+def _b_crit_text(row: pd.Series) -> str:
+    return f"B_crit {_interval(row['B_crit'], row['B_crit_low'], row['B_crit_high'])}"
+
+
+def _clause(label: str, row: pd.Series, extra: str = "") -> str:
     b = float(row["B_crit"])
-    interval = f"B_crit {about(b)} [{about(row['B_crit_low'])}, {about(row['B_crit_high'])}]"
-    source = f"{interval}, {int(row['n_seeds'])} seeds"
+    source = f"{_b_crit_text(row)}, {int(row['n_seeds'])} seeds{extra}"
     head = f"{label}, {target_text(float(row['target']))}"
     if b == 0:
         return (
@@ -472,25 +522,34 @@ def _clause(label: str, row: pd.Series) -> str:
         )
     if math.isinf(b):
         return (
-            f"{head}: no saturation within the batch sizes run, doubling the batch nearly "
-            f"halved the steps all the way ({source})"
+            f"{head}: no saturation within the batch sizes run, doubling the batch saved "
+            f"steps up to the largest, {int(row['batch_max']):,} ({source})"
         )
+    if not _pinned(row):
+        return f"{head}: B_crit not pinned down by the batch sizes run ({source})"
+    low, high = b / ZONE, b * ZONE
+    below = " (smaller than any batch run)" if low < row["batch_min"] else ""
+    above = f" (beyond the largest batch run, {int(row['batch_max']):,})"
+    above = above if high > row["batch_max"] else ""
     return (
-        f"{head}: below a batch of about {about(b / ZONE)} doubling the batch nearly halves "
-        f"the steps, above about {about(b * ZONE)} it mostly doubles the images processed "
-        f"({source})"
+        f"{head}: below a batch of about {about(low)}{below} doubling the batch nearly "
+        f"halves the steps, above about {about(high)}{above} it mostly doubles the images "
+        f"processed ({source})"
     )
 
 
 def _interval(value: float, low: float, high: float) -> str:
-    if not math.isfinite(value):
-        return "–" if math.isnan(value) else about(value)
+    if math.isnan(value):
+        return "–"
     return f"{about(value)} [{about(low)}, {about(high)}]"
 
 
 def _slope_text(row: pd.Series) -> str:
     if not math.isfinite(row["slope"]):
         return "–"
+    if row["slope_high"] <= row["slope_low"]:
+        # best rates on a grid can fall exactly on a line: no residual, no interval
+        return f"{row['slope']:.2f} ({int(row['slope_points'])} points on a line: no interval)"
     which = {
         (True, True): "1 and 0.5",
         (True, False): "1",
@@ -536,6 +595,7 @@ def optimizer_markdown(
                 r["features"],
                 fmt_strength(r["regularizer"], r["strength"]),
                 f"{100 * r['target']:.3g} %",
+                f"{int(r['n_batch_sizes'])} of {int(r['n_batch_sizes_run'])}",
                 _interval(r["B_crit"], r["B_crit_low"], r["B_crit_high"]),
                 simple,
                 about(float(r["S_min"])) if math.isfinite(float(r["S_min"])) else "–",
@@ -549,6 +609,7 @@ def optimizer_markdown(
         "features",
         "regularizer",
         "target",
+        "batches reached",
         "B_crit [95 %]",
         "B_simple",
         "S_min",
@@ -557,7 +618,7 @@ def optimizer_markdown(
         "first in wall time",
     ]
     lines = [
-        markdown_table(headers, rows, right=[False] * 4 + [True] * 6),
+        markdown_table(headers, rows, right=[False] * 4 + [True] * 7),
         "",
         *(f"- {s}" for s in critical_sentences(table)),
         "",
@@ -583,7 +644,8 @@ def _how_to_read(progress: pd.DataFrame, table: pd.DataFrame, targets: list[floa
         "F* the lowest objective any run of that problem reached "
         f"(targets {', '.join(f'{100 * t:.3g} %' for t in targets)}). "
         "Per batch size the best rate is the one whose runs reached the target in the fewest "
-        "steps on average, every seed reaching it and none diverging; B_crit, S_min (steps) and "
+        "steps on average, every seed reaching it and none diverging (batches reached: the "
+        "batch sizes with such a rate, of those run); B_crit, S_min (steps) and "
         "E_min (images) fit S(B) = S_min (1 + B_crit / B) to their per-seed steps, with 95 % "
         f"bootstrap intervals over seeds ({seeds} seeds); B_simple is the gradient noise scale "
         "measured where the largest batch's best runs reached the target; the slope is that of "

@@ -37,7 +37,7 @@ def _analyse(progress: pd.DataFrame, targets: Iterable[float], path, title: str)
     except ValueError as error:
         placeholder(path, title, f"cannot analyse the progress table:\n{error}")
         return None
-    return reached, best, table, targets
+    return reached, best, table, sorted(targets, reverse=True)  # rows: loosest first
 
 
 def _problems(frame: pd.DataFrame) -> list[tuple]:
@@ -112,7 +112,7 @@ def plot_steps_vs_images(
                 ax = axes[i, j]
                 ax.set_title(f"{loss}, {opt.target_text(target)}", fontsize=10)
                 drawn = False
-                for problem in _problems(progress[progress["loss"] == loss]):
+                for k, problem in enumerate(_problems(progress[progress["loss"] == loss])):
                     points = _select(best, loss, problem, target).sort_values("batch_size")
                     if points.empty:
                         continue
@@ -133,7 +133,7 @@ def plot_steps_vs_images(
                         ax.annotate(
                             opt.batch_text(p["batch_size"], bool(p["full_batch"])).split(" ")[0],
                             (p["images"], p["steps"]),
-                            xytext=(4, 4),
+                            xytext=(4, 4 - 12 * (k % 2)),  # problems alternate above/below
                             textcoords="offset points",
                             fontsize=7,
                             color="0.3",
@@ -214,14 +214,13 @@ def plot_suboptimality(
             ):
                 ax = axes[i, j]
                 ax.set_title(name, fontsize=10)
-                if here.empty:
-                    note(ax, NOT_REACHED)
+                if not math.isfinite(f_star):
+                    note(ax, "no finite objective: every run diverged")
                     continue
                 for size in sizes:
-                    run = _median_run(progress, reached, here, loss, problem, size)
-                    if run is None:
-                        continue
-                    record, rate, full = run
+                    record, rate, full, fallback = _median_run(
+                        progress, reached, here, loss, problem, size
+                    )
                     gap = record["objective"].to_numpy(float) - f_star
                     x = record[measure].to_numpy(float)
                     keep = (gap > 0) & (x > 0) & np.isfinite(gap)
@@ -230,7 +229,8 @@ def plot_suboptimality(
                         gap[keep],
                         color=colors[size],
                         lw=1.4,
-                        label=f"{opt.batch_text(size, full)}, lr {rate:g}",
+                        label=f"{opt.batch_text(size, full)}, lr {rate:.2g}"
+                        + (" *" if fallback else ""),
                     )
                 for t in targets:
                     ax.axhline(t * f_star, color="0.4", ls=":", lw=1)
@@ -253,30 +253,38 @@ def plot_suboptimality(
             fig,
             title,
             "(each batch size at its best rate for the deepest target it reached, median seed;\n"
-            "dotted: the targets, F = (1 + t) F*)",
+            "*: reached no target, the rate with the lowest F; dotted: the targets, "
+            "F = (1 + t) F*)",
             path,
         )
 
 
 def _median_run(progress, reached, best, loss, problem, size):
-    """(records, rate, full_batch) of the median seed at `size`'s best rate for the deepest
-    target it has one for, or None."""
+    """(records, rate, full_batch, fallback) of the median seed at `size`'s best rate for
+    the deepest target it has one for. A batch size with no best rate (``fallback`` true)
+    shows the rate whose seeds reached the lowest objective (median over seeds), runs that
+    never diverged first, so that the figure still shows how far it got."""
     mine = best[best["batch_size"] == size].sort_values("target")
-    if mine.empty:
-        return None
-    chosen = mine.iloc[0]
-    runs = _select(reached, loss, problem, chosen["target"])
-    runs = runs[
-        (runs["batch_size"] == size) & (runs["learning_rate"] == chosen["learning_rate"])
-    ].sort_values(["steps", "seed"])
-    seed = runs["seed"].iloc[(len(runs) - 1) // 2]
     records = _select(progress, loss, problem)
-    records = records[
-        (records["batch_size"] == size)
-        & (records["learning_rate"] == chosen["learning_rate"])
-        & (records["seed"] == seed)
-    ].sort_values("step")
-    return records, float(chosen["learning_rate"]), bool(chosen["full_batch"])
+    records = records[records["batch_size"] == size]
+    if len(mine):
+        chosen = mine.iloc[0]
+        rate, full = float(chosen["learning_rate"]), bool(chosen["full_batch"])
+        runs = _select(reached, loss, problem, chosen["target"])
+        runs = runs[(runs["batch_size"] == size) & (runs["learning_rate"] == rate)]
+        order = runs.sort_values(["steps", "seed"])["seed"]
+    else:
+        lowest = records.groupby(["learning_rate", "seed"])["objective"].min().fillna(np.inf)
+        diverged = records.groupby(["learning_rate", "seed"])["status"].first() == "diverged"
+        per_rate = pd.DataFrame({"low": lowest, "bad": diverged}).groupby(level=0)
+        ranked = pd.DataFrame(
+            {"bad": per_rate["bad"].any(), "low": per_rate["low"].median()}
+        ).sort_values(["bad", "low"])
+        rate, full = float(ranked.index[0]), bool(records["full_batch"].iloc[0])
+        order = lowest.loc[rate].sort_values().index.to_series()
+    seed = order.iloc[(len(order) - 1) // 2]
+    run = records[(records["learning_rate"] == rate) & (records["seed"] == seed)]
+    return run.sort_values("step"), rate, full, len(mine) == 0
 
 
 # ----------------------------------------------------------------------------- best rate
@@ -303,18 +311,22 @@ def plot_best_rate(
                 ax = axes[i, j]
                 ax.set_title(f"{loss}, {opt.target_text(target)}", fontsize=10)
                 drawn, referenced = False, False
-                for problem in _problems(progress[progress["loss"] == loss]):
+                problems = _problems(progress[progress["loss"] == loss])
+                for k, problem in enumerate(problems):
                     points = _select(best, loss, problem, target).sort_values("batch_size")
                     if points.empty:
                         continue
                     drawn = True
                     style = _style(problem, features)
+                    # best rates sit on the rate grid and often coincide between problems:
+                    # nudge each problem's points sideways (a few per cent of a batch size)
+                    nudge = 1.08 ** (k - (len(problems) - 1) / 2)
                     row = _select(table, loss, problem, target)
                     label = style["label"]
                     if len(row) and math.isfinite(float(row.iloc[0]["slope"])):
                         label += f": slope {float(row.iloc[0]['slope']):.2f}"
                     ax.plot(
-                        points["batch_size"],
+                        points["batch_size"] * nudge,
                         points["learning_rate"],
                         marker=style["marker"],
                         color=style["color"],
@@ -324,7 +336,7 @@ def plot_best_rate(
                     )
                     edge = points[points["rate_edge"] != ""]
                     ax.plot(
-                        edge["batch_size"],
+                        edge["batch_size"] * nudge,
                         edge["learning_rate"],
                         marker="o",
                         mfc="none",
@@ -373,3 +385,36 @@ def _draw_slopes(ax, row: pd.Series, points: pd.DataFrame, color, references: bo
             ax.plot(sizes, at * (sizes / middle) ** power, color="0.4", ls=ls, lw=1)
     return True
 
+
+# ----------------------------------------------------------------------------- rule entry points
+
+
+def _draw(plot, title: str, progress: str, targets, path: str, subgrid: str | None) -> None:
+    """Read ``progress.csv`` (a LinbenchError names it if unreadable), keep `subgrid`'s cells
+    and draw; a sub-grid without records gets a placeholder saying so."""
+    table = opt.subgrid_progress(opt.read_progress(progress), subgrid)
+    if table.empty:
+        placeholder(path, title, f"{progress} has no progress records of sub-grid {subgrid!r}")
+        return
+    plot(table, targets, path)
+
+
+def draw_steps_vs_images(
+    progress: str, targets: Iterable[float], path: str, subgrid: str | None = None
+) -> None:
+    """Rule plot_steps_vs_images: ``progress.csv`` -> :func:`plot_steps_vs_images`."""
+    _draw(plot_steps_vs_images, "Steps against images", progress, targets, path, subgrid)
+
+
+def draw_suboptimality(
+    progress: str, targets: Iterable[float], path: str, subgrid: str | None = None
+) -> None:
+    """Rule plot_suboptimality: ``progress.csv`` -> :func:`plot_suboptimality`."""
+    _draw(plot_suboptimality, "Suboptimality", progress, targets, path, subgrid)
+
+
+def draw_best_rate(
+    progress: str, targets: Iterable[float], path: str, subgrid: str | None = None
+) -> None:
+    """Rule plot_best_rate: ``progress.csv`` -> :func:`plot_best_rate`."""
+    _draw(plot_best_rate, "Best learning rate", progress, targets, path, subgrid)
