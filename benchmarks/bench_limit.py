@@ -63,63 +63,92 @@ from bench_train import sweep_composition  # noqa: E402
 
 C = 10
 VAL_IMAGES = 5000
-# The regimes sub-grid of config/config.yaml: every regularizer setting of one loss.
-REGIMES_MODELS = (
-    [("none", 0.0)]
-    + [("l1", s) for s in (1e-5, 1e-4, 1e-3, 1e-2)]
-    + [("l2", s) for s in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)]
-    + [("elastic_net", s) for s in (1e-4, 1e-3, 1e-2)]
-    + [("max_norm", s) for s in (0.1, 0.3, 1.0, 3.0, 10.0)]
-    + [("dropout", p) for p in (0.2, 0.5, 0.9)]
-)
-REGIMES_SIZES = (500, 2000, 10000, 45000)
-# The sweep sub-grid (8 regularizer settings x 6 learning rates = one bundle of 48), as
-# config/config.yaml has it.
-SWEEP_MODELS, SWEEP_RATES = sweep_composition()
+TRAIN_IMAGES = 10000
+"""Training images of a regimes or sweep run here (2 epochs: 156 steps at batch 128)."""
+FULL_IMAGES = 45000
+"""The optimizer sub-grid trains on every training image (45,000 on CIFAR-10)."""
+REGIMES_SIZES = (500, 5000, FULL_IMAGES)
+"""The regimes sub-grid's training-set sizes (for the evaluation's share of training)."""
 # Feature widths of the default study's sets: hog, kmeans (400 centroids x 4), hog_fine.
 WIDTHS = {"hog": 324, "kmeans": 1600, "hog_fine": 1774}
+# The lead's `optimizer` sub-grid (batch size and learning rate), used when this checkout's
+# config/config.yaml does not have it yet.
+OPTIMIZER_FALLBACK = {
+    "regularizer": ["none", "l2"],
+    "strength": {"none": [0], "l2": [0.1]},
+    "learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0],
+}
+
+
+def subgrid_models(name: str) -> list[Model]:
+    """One bundle of the default study's sub-grid `name` (config/config.yaml): every
+    (regularizer, strength) at every learning rate, in the grid's order (rate by rate, so
+    that the bundle's own sorting is exercised as a job's is)."""
+    import yaml
+
+    grid = yaml.safe_load((ROOT / "config/config.yaml").read_text())["grid"]
+    sub = grid.get(name) or (OPTIMIZER_FALLBACK if name == "optimizer" else None)
+    pairs = [(r, float(s)) for r in sub["regularizer"] for s in sub["strength"][r]]
+    return [
+        Model(make_regularizer(r, s), float(lr), early_stopping=r == "early_stopping")
+        for lr in sub["learning_rate"]
+        for r, s in pairs
+    ]
 
 
 def compositions() -> dict[str, dict]:
-    """name -> {models, loss, batch_size, dim, train_images}."""
+    """name -> {group, models, loss, batch_size, dim, train_images, epochs}."""
     out = {}
+    regimes = subgrid_models("regimes")
     for loss in ("softmax", "svm"):
         for features, dim in WIDTHS.items():
             out[f"regimes {loss} {features}"] = {
                 "group": "regimes",
-                "models": [Model(make_regularizer(r, s), 1e-2) for r, s in REGIMES_MODELS],
+                "models": regimes,
                 "loss": loss,
                 "batch_size": 128,
                 "dim": dim,
-                "train_images": 10000,
+                "train_images": TRAIN_IMAGES,
             }
-    # What the 3 dropout models (3 keep probabilities: 3 masks and 3 thin products) cost.
+    # What the dropout models (one keep probability each: masks and masked products) cost.
     for features in ("hog", "kmeans"):
         out[f"regimes softmax {features} no dropout"] = {
             **out[f"regimes softmax {features}"],
             "group": "regimes without dropout",
-            "models": [
-                Model(make_regularizer(r, s), 1e-2) for r, s in REGIMES_MODELS if r != "dropout"
-            ],
+            "models": [m for m in regimes if m.regularizer.name != "dropout"],
         }
+    sweep_models, sweep_rates = sweep_composition()
     for batch_size in (32, 128):
         out[f"sweep softmax hog batch {batch_size}"] = {
             "group": "sweep",
             "models": [
-                Model(make_regularizer(r, s), lr) for r, s in SWEEP_MODELS for lr in SWEEP_RATES
+                Model(make_regularizer(r, s), lr) for r, s in sweep_models for lr in sweep_rates
             ],
             "loss": "softmax",
             "batch_size": batch_size,
             "dim": WIDTHS["hog"],
-            "train_images": 10000,
+            "train_images": TRAIN_IMAGES,
         }
-    out["full-batch softmax kmeans"] = {
+    optimizer = subgrid_models("optimizer")
+    for batch_size in (32, 128):
+        out[f"optimizer softmax hog batch {batch_size}"] = {
+            "group": "optimizer",
+            "models": optimizer,
+            "loss": "softmax",
+            "batch_size": batch_size,
+            "dim": WIDTHS["hog"],
+            "train_images": TRAIN_IMAGES,
+        }
+    # gradient descent: one step per epoch over all 45,000 images (the products are wide
+    # and tall: this one should run at sgemm's speed)
+    out["full-batch softmax hog"] = {
         "group": "full-batch",
-        "models": [Model(make_regularizer(r, s), 1e-2) for r, s in REGIMES_MODELS],
+        "models": optimizer,
         "loss": "softmax",
-        "batch_size": 10000,
-        "dim": WIDTHS["kmeans"],
-        "train_images": 10000,
+        "batch_size": FULL_IMAGES,
+        "dim": WIDTHS["hog"],
+        "train_images": FULL_IMAGES,
+        "epochs": 10,
     }
     return out
 
@@ -161,9 +190,9 @@ PHASES = (
     (bundle_module._Stack, "gather", "minibatch gather"),
     (bundle_module, "svm_losses", "loss and its gradient"),
     (bundle_module, "softmax_losses", "loss and its gradient"),
-    (bundle_module._Stack, "penalties", "penalties, step, projections"),
-    (bundle_module._Stack, "step", "penalties, step, projections"),
+    (bundle_module._Stack, "update", "penalties, step, projections"),
     (bundle_module, "_accuracies", "evaluation"),
+    (bundle_module, "progress_record", "noise scale"),
 )
 """(module or class, attribute, phase): the functions of a step the profile times. The
 products include the dropout models' own (masked) products: one per keep probability."""
@@ -247,6 +276,7 @@ class _nothing:
 
 
 def measure(name: str, comp: dict, data: dict, epochs: int, repeats: int) -> dict:
+    epochs = comp.get("epochs", epochs)
     k, b, d, n = len(comp["models"]), comp["batch_size"], comp["dim"], comp["train_images"]
     steps = epochs * math.ceil(n / b)
     useful = 4 * n * d * C * k * epochs  # every image of every epoch, once per model
@@ -259,8 +289,10 @@ def measure(name: str, comp: dict, data: dict, epochs: int, repeats: int) -> dic
     phases["bookkeeping"] = 1 - sum(phases.values())
     seconds, sgemm_step = statistics.median(times), statistics.median(gemm)
     rate, sgemm_rate = useful / seconds, 4 * b * d * C * k / sgemm_step
-    # the same, training alone (the profile's share of evaluation taken out)
-    train_rate = useful / (seconds * (1 - phases.get("evaluation", 0.0)))
+    # the same, training alone (the profile's shares of evaluation and of the final noise
+    # scale over every training image, a pass like an evaluation's, taken out)
+    not_training = phases.get("evaluation", 0.0) + phases.get("noise scale", 0.0)
+    train_rate = useful / (seconds * (1 - not_training))
     # evaluation: its time per image scored, and its share of training in the study
     study_epochs = training_epochs(n, TRAIN_DEFAULTS["epochs"], TRAIN_DEFAULTS["min_images_seen"])
     scored = (
@@ -322,8 +354,9 @@ def main() -> None:
     comps = {k: v for k, v in compositions().items() if args.only in k}
     data = {}
     for dim in sorted({c["dim"] for c in comps.values()}):
-        X, y = synthetic(10000 + VAL_IMAGES, dim)
-        data[dim] = (X[:10000], y[:10000], X[10000:], y[10000:])
+        n = max(c["train_images"] for c in comps.values() if c["dim"] == dim)
+        X, y = synthetic(n + VAL_IMAGES, dim)
+        data[dim] = (X[:n], y[:n], X[n:], y[n:])
     rows = []
     with threadpool_limits(limits=1):
         for name, comp in comps.items():
