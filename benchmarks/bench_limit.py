@@ -10,26 +10,33 @@ the right widths, one BLAS thread:
   same run: what this machine can do for that work;
 - the trainer's rate is the useful work of every step over the time of
   :func:`linbench.bundle.train_bundle` (its evaluation included, as a study job runs it: the
-  history's evaluations on the validation set and HISTORY_TRAIN_IMAGES training images as
-  ``cell.evaluation_interval`` schedules them, the final one on all training images);
+  history's evaluations on HISTORY_VAL_IMAGES validation and HISTORY_TRAIN_IMAGES training
+  images as ``cell.evaluation_interval`` schedules them, the final accuracies on every
+  image, the final gradient noise scale over every training image);
 - ``ratio`` = trainer rate / sgemm rate, and ``train``: the same without the evaluation's
-  time (issue 21: >= 0.60 at 1,600 and 1,774 features, >= 0.50 at 324). A run here is
-  2 epochs of 10,000 images, so its final evaluation on every training image weighs more
-  than in a study job: ``train`` and the eval share below are the numbers to read;
+  and the noise scale's time (issue 21: >= 0.60 at 1,600 and 1,774 features, >= 0.50 at
+  324). A run here is 2 epochs of 10,000 images, so its final passes over every image weigh
+  far more than in a study job: ``train`` and the eval share below are the numbers to read;
 - the per-phase profile times the bundle's functions by wrapping them (the products, the
   loss and its gradient over the scores, penalties and steps, dropout masks and masked
-  products, evaluation, minibatch gather); ``bookkeeping`` is the rest (bias gradient,
-  divergence checks, the Python loop);
-- ``eval share``: the evaluation's time over the training's (issue 21: <= 5 %): the time per
-  image scored and per training step measured here, projected to each training-set size of
-  the regimes sub-grid with the study's schedule (epochs from ``min_images_seen``,
-  evaluations from ``cell.evaluation_interval``, the final accuracy on every training image).
+  products, evaluation, the final noise scale, minibatch gather); ``bookkeeping`` is the
+  rest (bias gradient, the Python loop);
+- ``eval share``: the evaluation's and noise scale's time over the training's (issue 21:
+  <= 5 %): the time per image scored and per training step measured here, projected to each
+  training-set size of the regimes sub-grid with the study's schedule (epochs from
+  ``min_images_seen``, evaluations from ``cell.evaluation_interval``, the final passes).
+
+The compositions: the regimes bundle of each loss (config/config.yaml ``grid.regimes``: every
+regularizer setting at every rate, 66 models, 63 trained: early stopping shares no
+regularizer's columns) at 324, 1,600 and 1,774 features, the same without its dropout
+models, the sweep bundle at batch 32 and 128, the ``optimizer`` bundle (none and l2 0.1 x 11
+rates) at batch 32 and 128 and as full-batch gradient descent on 45,000 x 324 (10 steps).
 
 Times are CPU times of this process (one BLAS thread): on a machine shared with other jobs
 they count the work done, not the waiting. Medians over ``--repeats`` interleaved runs.
 Results: ``benchmarks/out/bench_limit.json``.
 
-    .venv/bin/python benchmarks/bench_limit.py                     # ~5 min
+    .venv/bin/python benchmarks/bench_limit.py                     # ~8 min
     .venv/bin/python benchmarks/bench_limit.py --only regimes --repeats 5
 """
 
@@ -52,7 +59,11 @@ sys.path.insert(0, str(ROOT / "workflow"))
 
 from linbench import bundle as bundle_module  # noqa: E402
 from linbench.bundle import Model, train_bundle  # noqa: E402
-from linbench.cell import HISTORY_TRAIN_IMAGES, evaluation_interval  # noqa: E402
+from linbench.cell import (  # noqa: E402
+    HISTORY_TRAIN_IMAGES,
+    HISTORY_VAL_IMAGES,
+    evaluation_interval,
+)
 from linbench.io import write_json  # noqa: E402
 from linbench.names import TRAIN_DEFAULTS  # noqa: E402
 from linbench.regularizers import make_regularizer  # noqa: E402
@@ -262,6 +273,7 @@ def run(comp: dict, data: dict, epochs: int, profile: bool) -> tuple[float, dict
             epochs=epochs,
             seed=0,
             history_train_images=HISTORY_TRAIN_IMAGES,
+            history_val_images=HISTORY_VAL_IMAGES,
             eval_every=evaluation_interval(n, study_epochs),
         )
     return time.process_time() - start, dict(prof.seconds)
@@ -293,23 +305,27 @@ def measure(name: str, comp: dict, data: dict, epochs: int, repeats: int) -> dic
     # scale over every training image, a pass like an evaluation's, taken out)
     not_training = phases.get("evaluation", 0.0) + phases.get("noise scale", 0.0)
     train_rate = useful / (seconds * (1 - not_training))
-    # evaluation: its time per image scored, and its share of training in the study
+    # evaluation: its time per image scored, and its share of training in the study. A run
+    # scores, per history evaluation, HISTORY_TRAIN_IMAGES training and HISTORY_VAL_IMAGES
+    # validation images; at the end every training and validation image (the returned
+    # weights' accuracies) and, for the final noise scale, every training image once more.
     study_epochs = training_epochs(n, TRAIN_DEFAULTS["epochs"], TRAIN_DEFAULTS["min_images_seen"])
-    scored = (
-        evaluations(n, epochs, evaluation_interval(n, study_epochs))
-        * (min(n, HISTORY_TRAIN_IMAGES) + VAL_IMAGES)
-        + n
-    )  # ... and the final accuracy on the whole training set
-    eval_seconds = phases.get("evaluation", 0.0) * seconds
-    per_row = eval_seconds / scored
+
+    def scored_rows(size: int, run_epochs: int, interval: int) -> int:
+        history = evaluations(size, run_epochs, interval) * (
+            min(size, HISTORY_TRAIN_IMAGES) + HISTORY_VAL_IMAGES
+        )
+        return history + size + VAL_IMAGES + size
+
+    eval_seconds = (phases.get("evaluation", 0.0) + phases.get("noise scale", 0.0)) * seconds
+    per_row = eval_seconds / scored_rows(n, epochs, evaluation_interval(n, study_epochs))
     train_step = (seconds - eval_seconds) / steps
     share = {}
     for size in REGIMES_SIZES if comp["group"] == "regimes" else ():
         size_epochs = training_epochs(
             size, TRAIN_DEFAULTS["epochs"], TRAIN_DEFAULTS["min_images_seen"]
         )
-        n_evals = evaluations(size, size_epochs, evaluation_interval(size, size_epochs))
-        rows = n_evals * (min(size, HISTORY_TRAIN_IMAGES) + VAL_IMAGES) + size
+        rows = scored_rows(size, size_epochs, evaluation_interval(size, size_epochs))
         share[size] = rows * per_row / (size_epochs * math.ceil(size / b) * train_step)
     row = {
         "name": name,

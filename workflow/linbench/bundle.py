@@ -452,8 +452,7 @@ def svm_losses(
     ds = np.greater(margins, 0, out=margins)  # 1.0 where the margin is violated
     violations = ds.sum(axis=0)  # a count, exact in any order
     ds.reshape(-1)[true] = -violations
-    ds /= n
-    return losses, _from_planes(ds, S)
+    return losses, _from_planes(ds, S, divisor=n)  # ds / n, written back
 
 
 def softmax_losses(S: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -469,8 +468,7 @@ def softmax_losses(S: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np
     ds = exp_s
     ds /= sum_exp
     ds.reshape(-1)[true] -= 1
-    ds /= n
-    return losses, _from_planes(ds, S)
+    return losses, _from_planes(ds, S, divisor=n)  # ds / n, written back
 
 
 # numpy reduces over a short last axis (C = 10) one row at a time: for every model of every
@@ -487,10 +485,11 @@ def _to_planes(S: np.ndarray, k: int) -> np.ndarray:
     return np.ascontiguousarray(S.reshape(n, k, -1).transpose(2, 0, 1))
 
 
-def _from_planes(P: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Class planes (C, N, k) written back into `out` (N, k*C); returns out."""
+def _from_planes(P: np.ndarray, out: np.ndarray, divisor: int = 1) -> np.ndarray:
+    """Class planes (C, N, k) written back into `out` (N, k*C), divided by `divisor` on the
+    way (the gradient's last operation, without a pass of its own); returns out."""
     c, n, k = P.shape
-    out.reshape(n, k, c)[...] = P.transpose(1, 2, 0)
+    np.divide(P.transpose(1, 2, 0), divisor, out=out.reshape(n, k, c))
     return out
 
 
@@ -508,7 +507,8 @@ def _class_sum(P: np.ndarray) -> np.ndarray:
     c = len(P)
     if not 8 <= c <= 128:
         return np.ascontiguousarray(np.moveaxis(P, 0, -1)).sum(axis=-1)
-    lanes = P[:8].copy()
+    # the running sums; a copy only if further blocks are added to them (C >= 16)
+    lanes = P[:8].copy() if c >= 16 else P[:8]
     for block in range(8, c - c % 8, 8):
         lanes += P[block : block + 8]
     total = lanes[0] + lanes[1]
