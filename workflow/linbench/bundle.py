@@ -432,14 +432,16 @@ def _per_model(column_values: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def svm_losses(
-    S: np.ndarray, y: np.ndarray, k: int, margin: float = 1.0
+    S: np.ndarray, y: np.ndarray, k: int, margin: float = 1.0, *, rows: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`linbench.losses.svm_loss` of k models at once, from their scores S (N, k*C).
 
     Returns the k losses (float64) and dL/dS (N, k*C), written over S; the gradients are
     dW = X.T @ dS and db = dS.sum(axis=0). Same operations as ``svm_loss``, model by model.
+    `rows`: the batch's rows if S is a block of them (:func:`_losses_in_blocks`): the loss
+    and its gradient are means over the batch, so both are divided by `rows`, not N.
     """
-    n = len(S)
+    n = rows or len(S)
     P = _to_planes(S, k)
     true = _true_class_index(y, k, len(P))
     margins = P
@@ -455,20 +457,42 @@ def svm_losses(
     return losses, _from_planes(ds, S, divisor=n)  # ds / n, written back
 
 
-def softmax_losses(S: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def softmax_losses(
+    S: np.ndarray, y: np.ndarray, k: int, *, rows: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`linbench.losses.softmax_loss` of k models at once (see :func:`svm_losses`)."""
-    n = len(S)
+    n = rows or len(S)
     P = _to_planes(S, k)
     true = _true_class_index(y, k, len(P))
     P -= P.max(axis=0)
     shifted_true = P.reshape(-1).take(true)
     exp_s = np.exp(P, out=P)
     sum_exp = _class_sum(exp_s)
-    losses = np.mean(np.log(sum_exp) - shifted_true, axis=0, dtype=np.float64)
+    losses = np.sum(np.log(sum_exp) - shifted_true, axis=0, dtype=np.float64) / n  # the mean
     ds = exp_s
     ds /= sum_exp
     ds.reshape(-1)[true] -= 1
     return losses, _from_planes(ds, S, divisor=n)  # ds / n, written back
+
+
+LOSS_BLOCK_BYTES = 512 * 1024
+"""Bytes of scores per block of :func:`_losses_in_blocks`: the loss's dozen passes over its
+scores and class planes then stay in a core's cache (measured 0.5-2 MB best)."""
+
+
+def _losses_in_blocks(losses_of, S: np.ndarray, y: np.ndarray, k: int):
+    """``losses_of(S, y, k)`` over blocks of rows of S (dL/dS written over S): a batch of
+    many rows (gradient descent's, of every training image) would otherwise go through the
+    loss's passes from memory, 2.5x slower. dL/dS is the same bit for bit (each entry's
+    operations are); the losses are summed block by block (float64: rounding apart)."""
+    block = max(64, LOSS_BLOCK_BYTES // max(1, S[0].nbytes))
+    if len(S) <= block:
+        return losses_of(S, y, k)
+    losses = np.zeros(k)
+    for start in range(0, len(S), block):
+        rows = slice(start, start + block)
+        losses += losses_of(S[rows], y[rows], k, rows=len(S))[0]
+    return losses, S
 
 
 # numpy reduces over a short last axis (C = 10) one row at a time: for every model of every
@@ -597,7 +621,7 @@ def train_bundle(
         X_train, y_train, X_val, y_val, num_classes
     )
     if loss == "svm":
-        losses_of = lambda S, y, k: svm_losses(S, y, k, margin)  # noqa: E731
+        losses_of = lambda S, y, k, rows=None: svm_losses(S, y, k, margin, rows=rows)  # noqa: E731
     else:
         losses_of = softmax_losses
     history_rows = (
@@ -679,7 +703,7 @@ def train_bundle(
                 y_batch = y_train if len(batch) == n else y_train[batch]
                 uniform = random_uint16(X_batch.shape, dropout_rng) if any_dropout else None
                 X_inputs = stack.masked_inputs(X_batch, uniform)
-                step_losses, dS = losses_of(stack.scores(X_inputs), y_batch, K)
+                step_losses, dS = _losses_in_blocks(losses_of, stack.scores(X_inputs), y_batch, K)
                 dWt = stack.weight_gradient(X_inputs, dS)
                 db = dS.sum(axis=0)
                 batch_losses.append(step_losses)  # the penalties join them in update()
