@@ -13,7 +13,8 @@ other inputs, so they get their own products, one per keep probability, with exa
 masks ``train`` draws for that seed. A model whose loss, weights or bias become non-finite
 is frozen at that step and recorded as diverged in that epoch, as ``train`` would stop it;
 the others go on. An early-stopping model keeps a copy of its weights at its best
-evaluation so far.
+evaluation so far; it trains exactly as the model without a regularizer at its settings, so
+the two share one set of columns (trained once; likewise a model given twice).
 
 Each model's result equals ``train``'s for the same settings to float32 rounding
 (``tests/test_bundle.py``). Two differences are on purpose: the per-epoch training accuracy
@@ -301,11 +302,13 @@ class _Stack:
         which L1's sign flips would otherwise amplify."""
         c, frozen = self.c, {}
         momentum = self.momentum.any()
+        data_finite = np.isfinite(losses).all()  # the usual case: no model checked one by one
         for i, block in enumerate(self.blocks):
             lr = self.lr_blocks[i]
             m, rows = block.models, block.rows
             W, dW = self.Wt[rows], dWt[rows]
             n = rows.stop - rows.start
+            finite = data_finite
             if block.l2_factor is not None or block.l1_factor is not None:
                 penalty = np.zeros(m.stop - m.start)
                 if block.l2_factor is not None:
@@ -314,8 +317,9 @@ class _Stack:
                     sign = np.sign(W, out=self.sign[:n])
                     penalty += block.l1_strength * _per_model(np.einsum("cd,cd->c", sign, W), c)
                 losses[m] += penalty
-            diverging = self.active[m] & ~np.isfinite(losses[m])
-            if diverging.any():  # rare: a run overflowing
+                finite = finite and np.isfinite(penalty).all()
+            diverging = None if finite else self.active[m] & ~np.isfinite(losses[m])
+            if diverging is not None and diverging.any():  # rare: a run overflowing
                 for j in m.start + np.flatnonzero(diverging):
                     frozen[int(j)] = self.freeze(int(j), dWt, db)
                 lr = self.lr_blocks[i]  # the frozen models' rate is 0 now
