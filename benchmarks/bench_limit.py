@@ -36,7 +36,7 @@ Times are CPU times of this process (one BLAS thread): on a machine shared with 
 they count the work done, not the waiting. Medians over ``--repeats`` interleaved runs.
 Results: ``benchmarks/out/bench_limit.json``.
 
-    .venv/bin/python benchmarks/bench_limit.py                     # ~8 min
+    .venv/bin/python benchmarks/bench_limit.py                     # ~5 min
     .venv/bin/python benchmarks/bench_limit.py --only regimes --repeats 5
 """
 
@@ -362,7 +362,9 @@ def measure(name: str, comp: dict, data: dict, epochs: int, repeats: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of 10,000 images per run")
+    parser.add_argument(
+        "--epochs", type=int, default=2, help="epochs of 10,000 images per run (not GD: 10 steps)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="", help="run the compositions whose name has this")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/out/bench_limit.json")
