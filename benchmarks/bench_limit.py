@@ -10,20 +10,27 @@ the right widths, one BLAS thread:
   same run: what this machine can do for that work;
 - the trainer's rate is the useful work of every step over the time of
   :func:`linbench.bundle.train_bundle` (its evaluation included, as a study job runs it: the
-  history's evaluations on the validation set and HISTORY_TRAIN_IMAGES training images as
-  ``cell.evaluation_interval`` schedules them, the final one on all training images);
+  history's evaluations on HISTORY_VAL_IMAGES validation and HISTORY_TRAIN_IMAGES training
+  images as ``cell.evaluation_interval`` schedules them, the final accuracies on every
+  image, the final gradient noise scale over every training image);
 - ``ratio`` = trainer rate / sgemm rate, and ``train``: the same without the evaluation's
-  time (issue 21: >= 0.60 at 1,600 and 1,774 features, >= 0.50 at 324). A run here is
-  2 epochs of 10,000 images, so its final evaluation on every training image weighs more
-  than in a study job: ``train`` and the eval share below are the numbers to read;
+  and the noise scale's time (issue 21: >= 0.60 at 1,600 and 1,774 features, >= 0.50 at
+  324). A run here is 2 epochs of 10,000 images, so its final passes over every image weigh
+  far more than in a study job: ``train`` and the eval share below are the numbers to read;
 - the per-phase profile times the bundle's functions by wrapping them (the products, the
   loss and its gradient over the scores, penalties and steps, dropout masks and masked
-  products, evaluation, minibatch gather); ``bookkeeping`` is the rest (bias gradient,
-  divergence checks, the Python loop);
-- ``eval share``: the evaluation's time over the training's (issue 21: <= 5 %): the time per
-  image scored and per training step measured here, projected to each training-set size of
-  the regimes sub-grid with the study's schedule (epochs from ``min_images_seen``,
-  evaluations from ``cell.evaluation_interval``, the final accuracy on every training image).
+  products, evaluation, the final noise scale, minibatch gather); ``bookkeeping`` is the
+  rest (bias gradient, the Python loop);
+- ``eval share``: the evaluation's and noise scale's time over the training's (issue 21:
+  <= 5 %): the time per image scored and per training step measured here, projected to each
+  training-set size of the regimes sub-grid with the study's schedule (epochs from
+  ``min_images_seen``, evaluations from ``cell.evaluation_interval``, the final passes).
+
+The compositions: the regimes bundle of each loss (config/config.yaml ``grid.regimes``: every
+regularizer setting at every rate, 66 models, 63 trained: early stopping shares no
+regularizer's columns) at 324, 1,600 and 1,774 features, the same without its dropout
+models, the sweep bundle at batch 32 and 128, the ``optimizer`` bundle (none and l2 0.1 x 11
+rates) at batch 32 and 128 and as full-batch gradient descent on 45,000 x 324 (10 steps).
 
 Times are CPU times of this process (one BLAS thread): on a machine shared with other jobs
 they count the work done, not the waiting. Medians over ``--repeats`` interleaved runs.
@@ -52,7 +59,11 @@ sys.path.insert(0, str(ROOT / "workflow"))
 
 from linbench import bundle as bundle_module  # noqa: E402
 from linbench.bundle import Model, train_bundle  # noqa: E402
-from linbench.cell import HISTORY_TRAIN_IMAGES, evaluation_interval  # noqa: E402
+from linbench.cell import (  # noqa: E402
+    HISTORY_TRAIN_IMAGES,
+    HISTORY_VAL_IMAGES,
+    evaluation_interval,
+)
 from linbench.io import write_json  # noqa: E402
 from linbench.names import TRAIN_DEFAULTS  # noqa: E402
 from linbench.regularizers import make_regularizer  # noqa: E402
@@ -63,63 +74,92 @@ from bench_train import sweep_composition  # noqa: E402
 
 C = 10
 VAL_IMAGES = 5000
-# The regimes sub-grid of config/config.yaml: every regularizer setting of one loss.
-REGIMES_MODELS = (
-    [("none", 0.0)]
-    + [("l1", s) for s in (1e-5, 1e-4, 1e-3, 1e-2)]
-    + [("l2", s) for s in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)]
-    + [("elastic_net", s) for s in (1e-4, 1e-3, 1e-2)]
-    + [("max_norm", s) for s in (0.1, 0.3, 1.0, 3.0, 10.0)]
-    + [("dropout", p) for p in (0.2, 0.5, 0.9)]
-)
-REGIMES_SIZES = (500, 2000, 10000, 45000)
-# The sweep sub-grid (8 regularizer settings x 6 learning rates = one bundle of 48), as
-# config/config.yaml has it.
-SWEEP_MODELS, SWEEP_RATES = sweep_composition()
+TRAIN_IMAGES = 10000
+"""Training images of a regimes or sweep run here (2 epochs: 156 steps at batch 128)."""
+FULL_IMAGES = 45000
+"""The optimizer sub-grid trains on every training image (45,000 on CIFAR-10)."""
+REGIMES_SIZES = (500, 5000, FULL_IMAGES)
+"""The regimes sub-grid's training-set sizes (for the evaluation's share of training)."""
 # Feature widths of the default study's sets: hog, kmeans (400 centroids x 4), hog_fine.
 WIDTHS = {"hog": 324, "kmeans": 1600, "hog_fine": 1774}
+# The lead's `optimizer` sub-grid (batch size and learning rate), used when this checkout's
+# config/config.yaml does not have it yet.
+OPTIMIZER_FALLBACK = {
+    "regularizer": ["none", "l2"],
+    "strength": {"none": [0], "l2": [0.1]},
+    "learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0],
+}
+
+
+def subgrid_models(name: str) -> list[Model]:
+    """One bundle of the default study's sub-grid `name` (config/config.yaml): every
+    (regularizer, strength) at every learning rate, in the grid's order (rate by rate, so
+    that the bundle's own sorting is exercised as a job's is)."""
+    import yaml
+
+    grid = yaml.safe_load((ROOT / "config/config.yaml").read_text())["grid"]
+    sub = grid.get(name) or (OPTIMIZER_FALLBACK if name == "optimizer" else None)
+    pairs = [(r, float(s)) for r in sub["regularizer"] for s in sub["strength"][r]]
+    return [
+        Model(make_regularizer(r, s), float(lr), early_stopping=r == "early_stopping")
+        for lr in sub["learning_rate"]
+        for r, s in pairs
+    ]
 
 
 def compositions() -> dict[str, dict]:
-    """name -> {models, loss, batch_size, dim, train_images}."""
+    """name -> {group, models, loss, batch_size, dim, train_images, epochs}."""
     out = {}
+    regimes = subgrid_models("regimes")
     for loss in ("softmax", "svm"):
         for features, dim in WIDTHS.items():
             out[f"regimes {loss} {features}"] = {
                 "group": "regimes",
-                "models": [Model(make_regularizer(r, s), 1e-2) for r, s in REGIMES_MODELS],
+                "models": regimes,
                 "loss": loss,
                 "batch_size": 128,
                 "dim": dim,
-                "train_images": 10000,
+                "train_images": TRAIN_IMAGES,
             }
-    # What the 3 dropout models (3 keep probabilities: 3 masks and 3 thin products) cost.
+    # What the dropout models (one keep probability each: masks and masked products) cost.
     for features in ("hog", "kmeans"):
         out[f"regimes softmax {features} no dropout"] = {
             **out[f"regimes softmax {features}"],
             "group": "regimes without dropout",
-            "models": [
-                Model(make_regularizer(r, s), 1e-2) for r, s in REGIMES_MODELS if r != "dropout"
-            ],
+            "models": [m for m in regimes if m.regularizer.name != "dropout"],
         }
+    sweep_models, sweep_rates = sweep_composition()
     for batch_size in (32, 128):
         out[f"sweep softmax hog batch {batch_size}"] = {
             "group": "sweep",
             "models": [
-                Model(make_regularizer(r, s), lr) for r, s in SWEEP_MODELS for lr in SWEEP_RATES
+                Model(make_regularizer(r, s), lr) for r, s in sweep_models for lr in sweep_rates
             ],
             "loss": "softmax",
             "batch_size": batch_size,
             "dim": WIDTHS["hog"],
-            "train_images": 10000,
+            "train_images": TRAIN_IMAGES,
         }
-    out["full-batch softmax kmeans"] = {
+    optimizer = subgrid_models("optimizer")
+    for batch_size in (32, 128):
+        out[f"optimizer softmax hog batch {batch_size}"] = {
+            "group": "optimizer",
+            "models": optimizer,
+            "loss": "softmax",
+            "batch_size": batch_size,
+            "dim": WIDTHS["hog"],
+            "train_images": TRAIN_IMAGES,
+        }
+    # gradient descent: one step per epoch over all 45,000 images (the products are wide
+    # and tall: this one should run at sgemm's speed)
+    out["full-batch softmax hog"] = {
         "group": "full-batch",
-        "models": [Model(make_regularizer(r, s), 1e-2) for r, s in REGIMES_MODELS],
+        "models": optimizer,
         "loss": "softmax",
-        "batch_size": 10000,
-        "dim": WIDTHS["kmeans"],
-        "train_images": 10000,
+        "batch_size": FULL_IMAGES,
+        "dim": WIDTHS["hog"],
+        "train_images": FULL_IMAGES,
+        "epochs": 10,
     }
     return out
 
@@ -161,9 +201,9 @@ PHASES = (
     (bundle_module._Stack, "gather", "minibatch gather"),
     (bundle_module, "svm_losses", "loss and its gradient"),
     (bundle_module, "softmax_losses", "loss and its gradient"),
-    (bundle_module._Stack, "penalties", "penalties, step, projections"),
-    (bundle_module._Stack, "step", "penalties, step, projections"),
+    (bundle_module._Stack, "update", "penalties, step, projections"),
     (bundle_module, "_accuracies", "evaluation"),
+    (bundle_module, "progress_record", "noise scale"),
 )
 """(module or class, attribute, phase): the functions of a step the profile times. The
 products include the dropout models' own (masked) products: one per keep probability."""
@@ -233,6 +273,7 @@ def run(comp: dict, data: dict, epochs: int, profile: bool) -> tuple[float, dict
             epochs=epochs,
             seed=0,
             history_train_images=HISTORY_TRAIN_IMAGES,
+            history_val_images=HISTORY_VAL_IMAGES,
             eval_every=evaluation_interval(n, study_epochs),
         )
     return time.process_time() - start, dict(prof.seconds)
@@ -247,6 +288,7 @@ class _nothing:
 
 
 def measure(name: str, comp: dict, data: dict, epochs: int, repeats: int) -> dict:
+    epochs = comp.get("epochs", epochs)
     k, b, d, n = len(comp["models"]), comp["batch_size"], comp["dim"], comp["train_images"]
     steps = epochs * math.ceil(n / b)
     useful = 4 * n * d * C * k * epochs  # every image of every epoch, once per model
@@ -259,25 +301,31 @@ def measure(name: str, comp: dict, data: dict, epochs: int, repeats: int) -> dic
     phases["bookkeeping"] = 1 - sum(phases.values())
     seconds, sgemm_step = statistics.median(times), statistics.median(gemm)
     rate, sgemm_rate = useful / seconds, 4 * b * d * C * k / sgemm_step
-    # the same, training alone (the profile's share of evaluation taken out)
-    train_rate = useful / (seconds * (1 - phases.get("evaluation", 0.0)))
-    # evaluation: its time per image scored, and its share of training in the study
+    # the same, training alone (the profile's shares of evaluation and of the final noise
+    # scale over every training image, a pass like an evaluation's, taken out)
+    not_training = phases.get("evaluation", 0.0) + phases.get("noise scale", 0.0)
+    train_rate = useful / (seconds * (1 - not_training))
+    # evaluation: its time per image scored, and its share of training in the study. A run
+    # scores, per history evaluation, HISTORY_TRAIN_IMAGES training and HISTORY_VAL_IMAGES
+    # validation images; at the end every training and validation image (the returned
+    # weights' accuracies) and, for the final noise scale, every training image once more.
     study_epochs = training_epochs(n, TRAIN_DEFAULTS["epochs"], TRAIN_DEFAULTS["min_images_seen"])
-    scored = (
-        evaluations(n, epochs, evaluation_interval(n, study_epochs))
-        * (min(n, HISTORY_TRAIN_IMAGES) + VAL_IMAGES)
-        + n
-    )  # ... and the final accuracy on the whole training set
-    eval_seconds = phases.get("evaluation", 0.0) * seconds
-    per_row = eval_seconds / scored
+
+    def scored_rows(size: int, run_epochs: int, interval: int) -> int:
+        history = evaluations(size, run_epochs, interval) * (
+            min(size, HISTORY_TRAIN_IMAGES) + HISTORY_VAL_IMAGES
+        )
+        return history + size + VAL_IMAGES + size
+
+    eval_seconds = (phases.get("evaluation", 0.0) + phases.get("noise scale", 0.0)) * seconds
+    per_row = eval_seconds / scored_rows(n, epochs, evaluation_interval(n, study_epochs))
     train_step = (seconds - eval_seconds) / steps
     share = {}
     for size in REGIMES_SIZES if comp["group"] == "regimes" else ():
         size_epochs = training_epochs(
             size, TRAIN_DEFAULTS["epochs"], TRAIN_DEFAULTS["min_images_seen"]
         )
-        n_evals = evaluations(size, size_epochs, evaluation_interval(size, size_epochs))
-        rows = n_evals * (min(size, HISTORY_TRAIN_IMAGES) + VAL_IMAGES) + size
+        rows = scored_rows(size, size_epochs, evaluation_interval(size, size_epochs))
         share[size] = rows * per_row / (size_epochs * math.ceil(size / b) * train_step)
     row = {
         "name": name,
@@ -314,7 +362,9 @@ def measure(name: str, comp: dict, data: dict, epochs: int, repeats: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of 10,000 images per run")
+    parser.add_argument(
+        "--epochs", type=int, default=2, help="epochs of 10,000 images per run (not GD: 10 steps)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default="", help="run the compositions whose name has this")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/out/bench_limit.json")
@@ -322,8 +372,9 @@ def main() -> None:
     comps = {k: v for k, v in compositions().items() if args.only in k}
     data = {}
     for dim in sorted({c["dim"] for c in comps.values()}):
-        X, y = synthetic(10000 + VAL_IMAGES, dim)
-        data[dim] = (X[:10000], y[:10000], X[10000:], y[10000:])
+        n = max(c["train_images"] for c in comps.values() if c["dim"] == dim)
+        X, y = synthetic(n + VAL_IMAGES, dim)
+        data[dim] = (X[:n], y[:n], X[n:], y[n:])
     rows = []
     with threadpool_limits(limits=1):
         for name, comp in comps.items():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
+from linbench import bundle
 from linbench.bundle import (
     Model,
     _class_sum,
@@ -223,6 +224,78 @@ def test_early_stopping_per_model_as_train_does(data):
     assert result.models[4].status == "diverged"
     for model, bundled, train_acc in zip(models, result.models, result.train_acc, strict=True):
         assert_same_model(bundled, single(data, model, "svm", 32, epochs=8), train_acc, model)
+
+
+def test_early_stopping_and_repeated_models_share_columns_and_train_once(data, monkeypatch):
+    """Early stopping trains as no regularizer does at the same settings, and a model given
+    twice trains alike: the stack holds each once. Every model still gets its own result
+    (early stopping its best evaluation's weights), equal to train's."""
+    trained = []
+    init = _Stack.__init__
+
+    def spy(self, models, W0, batch_size):
+        trained.append(len(models))
+        init(self, models, W0, batch_size)
+
+    monkeypatch.setattr(_Stack, "__init__", spy)
+    none, l2 = make_regularizer("none", 0), make_regularizer("l2", 1e-2)
+    models = [
+        Model(none, 3e-1),
+        Model(make_regularizer("early_stopping", 0), 3e-1, early_stopping=True),
+        Model(none, 1e-1),
+        Model(l2, 3e-1, early_stopping=True),
+        Model(l2, 3e-1),
+        Model(none, 3e-1),
+    ]
+    result = train_bundle(*data, models, loss="svm", batch_size=32, epochs=6, seed=3)
+    assert trained == [3]
+    assert result.models[1].best_epoch is not None and result.models[0].best_epoch is None
+    assert result.models[0].history is not result.models[5].history
+    np.testing.assert_array_equal(result.models[0].W, result.models[5].W)
+    for model, bundled, train_acc in zip(models, result.models, result.train_acc, strict=True):
+        assert_same_model(bundled, single(data, model, "svm", 32, epochs=6), train_acc, model)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_update_in_blocks_of_any_size_gives_the_same_bits(data, dtype, monkeypatch):
+    """update() runs block by block of rows (a cache's worth): one model per block, or a
+    kind cut anywhere, gives the same numbers bit for bit, a divergence inside a block too
+    (per-model factors as scalars or as columns multiply alike)."""
+    X, y, Xv, yv = (a.astype(dtype) if a.dtype.kind == "f" else a for a in data)
+    models = [
+        Model(make_regularizer(reg, strength), lr, momentum=0.5 if lr == 1e-2 else 0.0)
+        for reg, strength in REGULARIZERS.items()
+        for lr in (1e-3, 1e-2, 3e-2)
+    ]
+    models += [Model(make_regularizer("l2", 1e3), 1e2)]  # diverges mid-block, float64 too
+    kwargs = dict(loss="softmax", batch_size=50, epochs=3, seed=3)
+    whole = train_bundle(X, y, Xv, yv, models, **kwargs)
+    monkeypatch.setattr(_Stack, "BLOCK_BYTES", 2 * 10 * X.shape[1] * X.itemsize)  # 2 models
+    blocked = train_bundle(X, y, Xv, yv, models, **kwargs)
+    assert whole.models[-1].diverged and blocked.models[-1].diverged
+    for a, b in zip(whole.models, blocked.models, strict=True):
+        np.testing.assert_array_equal(a.W, b.W)
+        np.testing.assert_array_equal(a.b, b.b)
+        untimed = [{key: v for key, v in row.items() if key != "seconds"} for row in a.history]
+        assert untimed == [
+            {key: v for key, v in row.items() if key != "seconds"} for row in b.history
+        ]
+
+
+@pytest.mark.parametrize("loss", ["svm", "softmax"])
+def test_the_loss_of_a_large_batch_in_blocks_of_rows_gives_the_same_steps(data, loss, monkeypatch):
+    """Gradient descent's batch (every training image) goes through the loss in blocks of
+    rows: the same gradient bit for bit, the loss to float64 rounding."""
+    models = [Model(make_regularizer("none", 0), 1e-1), Model(make_regularizer("l1", 1e-3), 1.0)]
+    kwargs = dict(loss=loss, batch_size=len(data[0]), epochs=4, seed=3)
+    whole = train_bundle(*data, models, **kwargs)
+    monkeypatch.setattr(bundle, "LOSS_BLOCK_BYTES", 1)  # blocks of 64 rows
+    blocked = train_bundle(*data, models, **kwargs)
+    for a, b in zip(whole.models, blocked.models, strict=True):
+        np.testing.assert_array_equal(a.W, b.W)
+        np.testing.assert_array_equal(a.b, b.b)
+        for row_a, row_b in zip(a.history, b.history, strict=True):
+            assert row_a["train_loss"] == pytest.approx(row_b["train_loss"], rel=1e-12)
 
 
 def test_history_may_measure_training_accuracy_on_a_stratified_subset(data):
