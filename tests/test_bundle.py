@@ -453,7 +453,9 @@ def test_progress_schedule_is_log_spaced_from_the_first_step_to_the_last():
     assert progress_schedule(20) == list(range(21))  # a short run: every step
     steps = progress_schedule(28_140)  # batch 32, 20 epochs of 45,000 images
     assert steps[:3] == [0, 1, 2] and steps[-1] == 28_140
-    assert 30 <= len(steps) <= 34 and steps == sorted(set(steps))
+    assert 33 <= len(steps) <= 34 and steps == sorted(set(steps))
+    for total in (40, 440, 1760, 7040):  # batch 2048, 512, 128 of 20 epochs: 32 points past 0
+        assert len(progress_schedule(total)) == 33, total
     ratios = np.diff(np.log(steps[5:]))
     assert ratios.max() < 2 * ratios.min()  # evenly spaced in log step, past the first few
 

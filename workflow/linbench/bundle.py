@@ -686,7 +686,7 @@ def train_bundle(
         val_acc = stack.accuracies(X_val_history, y_val_history)
         for j in np.flatnonzero(stack.active):
             row = {"step": steps, "images": images_seen, "seconds": seconds}
-            row |= {key: float(v[j]) for key, v in values.items()}
+            row |= {key: float(values[key][j]) for key in ("objective", "noise_scale")}
             progress[stack.order[j]].append(row | {"val_acc": float(val_acc[j])})
         recording_time += time.perf_counter() - began
 
@@ -752,9 +752,12 @@ def train_bundle(
 
     # Final weights, accuracy on the whole training set, and the results in the given order.
     with np.errstate(all="ignore"):  # a diverged model may hold inf/nan weights
-        noise = progress_record(stack, X_train, y_train, losses_of, unbiased=False)["noise_scale"]
+        final = progress_record(stack, X_train, y_train, losses_of, unbiased=False)
+        noise = final["noise_scale"]
         noise[~stack.active] = np.nan  # a diverged model has no gradient to speak of
-        full_train_acc = _accuracies(stack, X_train, y_train, frozen, diverged_epoch, None)
+        full_train_acc = _accuracies(
+            stack, X_train, y_train, frozen, diverged_epoch, None, live=final["accuracy"]
+        )
         full_val_acc = (
             _accuracies(stack, X_val, y_val, frozen, diverged_epoch, None)
             if history_val_images is not None
@@ -820,24 +823,31 @@ PROGRESS_POINTS = 32
 
 
 def progress_schedule(total_steps: int, points: int = PROGRESS_POINTS) -> list[int]:
-    """Steps after which to record progress: 0 (the start), 1, the last step, and about
-    `points` in all, evenly spaced in log step (every step of a run shorter than that).
+    """Steps after which to record progress: 0 (the start), then at least `points` steps
+    from 1 to the last, evenly spaced in log step (every step of a run shorter than that).
+    Early on, log spacing asks for the same step several times; those merge, so the grid
+    is made finer until `points` distinct steps remain.
 
     >>> progress_schedule(5)
     [0, 1, 2, 3, 4, 5]
-    >>> len(progress_schedule(28_140)) >= 30
+    >>> len(progress_schedule(440)) - 1 >= PROGRESS_POINTS
     True
     """
     if total_steps <= points:
         return list(range(total_steps + 1))
-    spaced = np.geomspace(1, total_steps, points)
-    return [0, *sorted({round(float(s)) for s in spaced} | {total_steps})]
+    steps: set[int] = set()
+    tried = points
+    while len(steps) < points:
+        steps = {round(float(s)) for s in np.geomspace(1, total_steps, tried)} | {total_steps}
+        tried += 1
+    return [0, *sorted(steps)]
 
 
 def progress_record(
     stack: _Stack, X: np.ndarray, y: np.ndarray, losses_of, *, unbiased: bool = True
 ) -> dict[str, np.ndarray]:
-    """Every model's training objective and gradient noise scale on (X, y), each (K,).
+    """Every model's training objective, gradient noise scale and accuracy on (X, y), each
+    (K,), in one pass over X.
 
     The objective is the data loss plus the penalty. The noise scale is McCandlish et al.'s
     B_simple = tr(Σ) / |G|^2 of the data loss (:mod:`linbench.noise` derives it and computes
@@ -853,11 +863,14 @@ def progress_record(
     g_sum = np.zeros((k * c, X.shape[1]))  # sum_i r_i x_i^T, per column
     db_sum = np.zeros(k * c)
     g2_sum = np.zeros(k)  # sum_i |g_i|^2
+    correct = np.zeros(k, dtype=np.int64)
     for start in range(0, n, EVAL_ROWS):
         X_block, y_block = np.asarray(X[start : start + EVAL_ROWS]), y[start : start + EVAL_ROWS]
         rows = len(y_block)
         S = np.matmul(X_block, stack.Wt.T)
         S += stack.b
+        # the accuracy comes with the scores (one pass over X serves both at the end of a run)
+        correct += (S.reshape(rows, k, c).argmax(axis=2) == y_block[:, None]).sum(axis=0)
         losses, dS = losses_of(S, y_block, k)  # dS = R / rows
         loss_sum += losses * rows
         dS *= rows
@@ -874,7 +887,7 @@ def progress_record(
         noise = np.where(signal > 0, tr_sigma / signal, np.inf)
     noise[~np.isfinite(loss_sum)] = np.nan
     objective = loss_sum / n + stack.penalty_values()
-    return {"objective": objective, "noise_scale": noise}
+    return {"objective": objective, "noise_scale": noise, "accuracy": correct / n}
 
 
 def _decay_rates(stack: _Stack, decaying: list[int], images_seen: int) -> None:
@@ -892,12 +905,15 @@ def _decay_rates(stack: _Stack, decaying: list[int], images_seen: int) -> None:
         stack.set_lr_columns()
 
 
-def _accuracies(stack: _Stack, X, y, frozen, diverged_epoch, epoch) -> dict[int, float]:
+def _accuracies(
+    stack: _Stack, X, y, frozen, diverged_epoch, epoch, live: np.ndarray | None = None
+) -> dict[int, float]:
     """Accuracy on (X, y) of every model still training, and of those frozen in `epoch`
-    (all frozen ones if `epoch` is None), from their last weights."""
+    (all frozen ones if `epoch` is None), from their last weights; `live`: the training
+    models' accuracies, if already measured."""
     acc = {}
     if stack.active.any():
-        live = stack.accuracies(X, y)
+        live = stack.accuracies(X, y) if live is None else live
         acc = {int(j): float(live[j]) for j in np.flatnonzero(stack.active)}
     for j, (W, b) in frozen.items():
         if epoch is None or diverged_epoch[j] == epoch:

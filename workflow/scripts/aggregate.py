@@ -10,17 +10,23 @@ from linbench.io import write_text
 from linbench.scripting import run
 
 
+def beside(paths: list[str], name: str) -> list[str]:
+    """The file `name` in each cell's folder (written by the job that wrote its metrics)."""
+    return [str(Path(path).with_name(name)) for path in paths]
+
+
 def main() -> None:
+    metrics = list(snakemake.input.metrics)
     runs = write_tables(
-        snakemake.input.metrics,
-        snakemake.input.history,
+        metrics,
+        beside(metrics, "history.csv"),
         runs_csv=snakemake.output.runs,
         history_csv=snakemake.output.history,
         summary_md=snakemake.output.summary,
         test_labels=snakemake.input.test_labels,
         comparisons_csv=snakemake.output.comparisons,
         subgrids=subgrids_of(snakemake.params.grid),
-        progress_paths=snakemake.input.progress,
+        progress_paths=beside(metrics, "progress.csv"),
         progress_csv=snakemake.output.progress,
         optimizer=dict(snakemake.params.optimizer),
     )

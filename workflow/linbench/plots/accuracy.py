@@ -523,7 +523,8 @@ def draw_time_accuracy(runs: str, splits: str, path: str) -> None:
 
 
 def draw_confusion(runs: str, splits: str, path: str, metrics: Sequence[str] = ()) -> None:
-    """Rule ``plot_confusion``: the best cell's matrix (only its ``metrics.json`` is read)."""
+    """Rule ``plot_confusion``: the best cell's matrix (only its ``metrics.json`` is read:
+    one of `metrics`, or without them the one in the cell's folder, ``cell_dir``)."""
     table = read_runs_csv(runs)
     classes = read_classes(splits)
     best = chosen_cells(table)
@@ -532,7 +533,9 @@ def draw_confusion(runs: str, splits: str, path: str, metrics: Sequence[str] = (
         placeholder(path, "Test confusion matrix", "no setting ended ok on every seed")
         return
     cell = best.iloc[0]
-    by_dir = {str(Path(p).parent): p for p in metrics}
-    if cell["cell_dir"] not in by_dir:
-        raise LinbenchError(f"{cell['cell_dir']}: metrics.json of the best cell is not an input")
+    by_dir = {str(Path(p).parent): p for p in metrics} or {
+        cell["cell_dir"]: str(Path(cell["cell_dir"]) / "metrics.json")
+    }
+    if cell["cell_dir"] not in by_dir or not Path(by_dir[cell["cell_dir"]]).exists():
+        raise LinbenchError(f"{cell['cell_dir']}: metrics.json of the best cell is missing")
     plot_confusion(load_confusion(by_dir[cell["cell_dir"]], len(classes)), classes, cell, path)

@@ -152,5 +152,8 @@ def plot_weights(
 
 
 def draw_weights(runs: str, path: str, weights: Sequence[str] = ()) -> None:
-    """Rule ``plot_weights``: only the chosen cells' ``weights.npz`` are read."""
-    plot_weights(read_runs_csv(runs), weights_by_dir(weights), path)
+    """Rule ``plot_weights``: only the chosen cells' ``weights.npz`` are read (those of
+    `weights`, or without them the ones in the cells' folders, ``cell_dir``)."""
+    table = read_runs_csv(runs)
+    by_dir = weights_by_dir(weights) or {d: f"{d}/weights.npz" for d in table["cell_dir"]}
+    plot_weights(table, by_dir, path)
