@@ -12,6 +12,8 @@ from linbench.bundle import (
     _Stack,
     _to_planes,
     _true_class_index,
+    bundle_predictions,
+    predictions,
     progress_record,
     progress_schedule,
     softmax_losses,
@@ -517,3 +519,16 @@ def test_progress_noise_scale_on_a_subset_takes_off_the_bias_of_the_mean(scale, 
     fair = [progress_record(stack, X[r], y[r], softmax_losses) for r in subsets]
     assert np.median([p["noise_scale"][0] for p in plain]) < 0.6 * whole
     assert np.median([f["noise_scale"][0] for f in fair]) == pytest.approx(whole, rel=0.25)
+
+
+def test_bundle_predictions_equal_each_models_own(data):
+    """The test split scored for every model in one wide product gives each model's labels,
+    a diverged model's included (its inf/nan scores as predict ranks them)."""
+    _, _, Xv, yv = data
+    models = [Model(make_regularizer(reg, s), 0.01) for reg, s in REGULARIZERS.items()]
+    models += [Model(make_regularizer("l2", 10.0), 10.0)]  # diverges
+    result = train_bundle(*data, models, loss="softmax", batch_size=100, epochs=2, seed=3)
+    wide = bundle_predictions(result.models, Xv)
+    assert wide.shape == (len(models), len(yv))
+    for labels, trained in zip(wide, result.models, strict=True):
+        np.testing.assert_array_equal(labels, predictions(trained, Xv))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundle import Model, predictions, progress_schedule, train_bundle
+from .bundle import Model, bundle_predictions, progress_schedule, train_bundle
 from .grid import Cell, check_bundle
 from .io import save_npy, save_npz, write_json, write_text
 from .names import ALL_IMAGES, HISTORY_COLUMNS, PROGRESS_COLUMNS, TRAIN_DEFAULTS
@@ -169,6 +169,7 @@ def run_bundle(
     )
     counts = {"train_size": len(y_train), "val_images": len(y_val), "test_images": len(y_test)}
     counts["subset_seed"] = drawn_with
+    test_predictions = bundle_predictions(bundle.models, X_test)
     return [
         write_cell(
             root / cell.path,
@@ -176,7 +177,7 @@ def run_bundle(
             result,
             train_acc,
             val_acc,
-            X_test,
+            test_pred,
             y_test,
             num_classes,
             progress=records,
@@ -189,11 +190,12 @@ def run_bundle(
             gradient_noise_scale=noise,
             **counts,
         )
-        for cell, result, train_acc, val_acc, records, noise in zip(
+        for cell, result, train_acc, val_acc, test_pred, records, noise in zip(
             cells,
             bundle.models,
             bundle.train_acc,
             bundle.val_acc,
+            test_predictions,
             bundle.progress,
             bundle.gradient_noise_scale,
             strict=True,
@@ -207,13 +209,14 @@ def write_cell(
     result: TrainResult,
     train_acc: float,
     val_acc: float,
-    X_test: np.ndarray,
+    test_pred: np.ndarray,
     y_test: np.ndarray,
     num_classes: int,
     progress: list[dict] | None = None,
     **extra: object,
 ) -> dict:
-    """Evaluate one trained model on the test split and write its folder; return metrics.
+    """Write one trained model's folder, with its predictions on the test split
+    (`test_pred`, :func:`linbench.bundle.bundle_predictions`); return its metrics.
 
     `progress`: the run's progress records (``progress.csv``; empty if None). The last
     record's objective is ``final_objective`` in the metrics."""
@@ -224,7 +227,6 @@ def write_cell(
         extra["initial_objective"] = objectives[0]
         extra["final_objective"] = objectives[-1] if not result.diverged else math.nan
         extra["best_objective"] = min(finite) if finite else math.nan
-    test_pred = predictions(result, X_test)
     with np.errstate(all="ignore"):  # a diverged model may hold inf/nan weights
         stats = weight_stats(result.W)
     metrics = {
