@@ -224,6 +224,8 @@ def plot_suboptimality(
                     gap = record["objective"].to_numpy(float) - f_star
                     x = record[measure].to_numpy(float)
                     keep = (gap > 0) & (x > 0) & np.isfinite(gap)
+                    if measure == "seconds":  # the start took no time: from the first step
+                        keep &= record["step"].to_numpy() > 0
                     ax.plot(
                         x[keep],
                         gap[keep],
