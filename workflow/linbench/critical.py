@@ -64,6 +64,18 @@ def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def check_table(table: pd.DataFrame, name: str, needed) -> None:
+    """ValueError naming `name` unless `table` is a DataFrame with the `needed` columns and
+    at least one row."""
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}; it needs {list(needed)}")
+    if len(table) == 0:
+        raise ValueError(f"{name} has no records")
+
+
 # ----------------------------------------------------------------------------- steps to a target
 
 
@@ -83,13 +95,7 @@ def steps_to_target(history: pd.DataFrame, target: float) -> dict[str, float]:
     Returns ``{"step", "images", "seconds"}`` as floats (an interpolated step need not be
     whole); all NaN when no record reaches the target.
     """
-    if not isinstance(history, pd.DataFrame):
-        raise ValueError(f"history must be a pandas DataFrame, got {type(history).__name__}")
-    missing = [c for c in HISTORY_NEEDS if c not in history.columns]
-    if missing:
-        raise ValueError(f"history lacks column(s) {missing}; it needs {list(HISTORY_NEEDS)}")
-    if len(history) == 0:
-        raise ValueError("history has no records")
+    check_table(history, "history", HISTORY_NEEDS)
     if not (_is_real(target) and math.isfinite(target)):
         raise ValueError(f"target must be a finite number, got {target!r}")
     records = _floats("history", history[list(HISTORY_NEEDS)])

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .critical import bootstrap_critical_batch, rate_scaling, steps_to_target
+from .critical import bootstrap_critical_batch, check_table, rate_scaling, steps_to_target
 from .errors import LinbenchError
 from .text import fmt_strength, markdown_table
 
@@ -71,13 +71,7 @@ ZONE = 8.0
 
 
 def _check_progress(progress: pd.DataFrame) -> None:
-    if not isinstance(progress, pd.DataFrame):
-        raise ValueError(f"progress must be a pandas DataFrame, got {type(progress).__name__}")
-    missing = [c for c in NEEDED if c not in progress.columns]
-    if missing:
-        raise ValueError(f"progress table lacks column(s) {missing}; it needs {list(NEEDED)}")
-    if len(progress) == 0:
-        raise ValueError("progress table has no records")
+    check_table(progress, "progress table", NEEDED)
     # a missing key would silently drop its rows from every group
     blank = [c for c in (*RUN, "full_batch", "status", "step") if progress[c].isna().any()]
     if blank:
@@ -333,9 +327,14 @@ CRITICAL_COLUMNS = (
 
 
 def critical_table(
-    progress: pd.DataFrame, targets: Iterable[float], *, n_resamples: int = 2000
+    progress: pd.DataFrame,
+    targets: Iterable[float],
+    *,
+    n_resamples: int = 2000,
+    reached: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per problem and target (columns :data:`CRITICAL_COLUMNS`).
+    """One row per problem and target (columns :data:`CRITICAL_COLUMNS`); `reached`:
+    :func:`time_to_targets` of the same `progress` and `targets`, if already computed.
 
     From the best rate per batch size (:func:`best_rates`), with the seeds every such batch
     size has:
@@ -356,7 +355,8 @@ def critical_table(
       (whether they reached the target or not), to tell a B_crit inside them from one
       beyond.
     """
-    reached = time_to_targets(progress, targets)
+    if reached is None:
+        reached = time_to_targets(progress, targets)
     best = best_rates(reached)
     rows = []
     for key, here in reached.groupby([*PROBLEM, "target"], sort=False):

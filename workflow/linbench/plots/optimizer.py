@@ -27,17 +27,34 @@ FEATURE_MARKERS = "osD^vP"
 NOT_REACHED = "no batch size reached this target\nat a rate every seed reached it with"
 
 
-def _analyse(progress: pd.DataFrame, targets: Iterable[float], path, title: str):
-    """(reached, best, table, targets), or None after drawing a placeholder saying why."""
+def _analyse(
+    progress: pd.DataFrame, targets: Iterable[float], path, title: str, *, fits: bool = True
+):
+    """(reached, best, table, targets), or None after drawing a placeholder saying why;
+    without `fits` (a figure that draws no fit), table is None: the bootstrap is skipped."""
     try:
         targets = opt.check_targets(targets)
         reached = opt.time_to_targets(progress, targets)
         best = opt.best_rates(reached)
-        table = opt.critical_table(progress, targets)
+        table = opt.critical_table(progress, targets, reached=reached) if fits else None
     except ValueError as error:
         placeholder(path, title, f"cannot analyse the progress table:\n{error}")
         return None
     return reached, best, table, sorted(targets, reverse=True)  # rows: loosest first
+
+
+def _target_grid(progress: pd.DataFrame, targets: Iterable[float], path, title: str):
+    """What a figure of one panel per target (rows) and loss (columns) needs: (best, table,
+    targets, losses, features, fig, axes), or None after a placeholder saying why. Call
+    inside ``theme()``."""
+    analysed = _analyse(progress, targets, path, title)
+    if analysed is None:
+        return None
+    _, best, table, targets = analysed
+    losses = list(dict.fromkeys(progress["loss"]))
+    features = list(dict.fromkeys(progress["features"]))
+    fig, axes = _figure(len(targets), len(losses))
+    return best, table, targets, losses, features, fig, axes
 
 
 def _problems(frame: pd.DataFrame) -> list[tuple]:
@@ -99,14 +116,11 @@ def plot_steps_vs_images(
     fitted S/S_min - 1 = (E/E_min - 1)^-1 dashed, B_crit (where E = 2 E_min, S = 2 S_min)
     starred."""
     title = "Steps against images to reach each target"
-    analysed = _analyse(progress, targets, path, title)
-    if analysed is None:
-        return
-    _, best, table, targets = analysed
-    losses = list(dict.fromkeys(progress["loss"]))
-    features = list(dict.fromkeys(progress["features"]))
     with theme():
-        fig, axes = _figure(len(targets), len(losses))
+        grid = _target_grid(progress, targets, path, title)
+        if grid is None:
+            return
+        best, table, targets, losses, features, fig, axes = grid
         for i, target in enumerate(targets):
             for j, loss in enumerate(losses):
                 ax = axes[i, j]
@@ -188,7 +202,7 @@ def plot_suboptimality(
     reached (the median seed's run), full-batch gradient descent included; the targets as
     horizontal lines."""
     title = "Suboptimality F - F* against work and time"
-    analysed = _analyse(progress, targets, path, title)
+    analysed = _analyse(progress, targets, path, title, fits=False)
     if analysed is None:
         return
     reached, best, _, targets = analysed
@@ -300,14 +314,11 @@ def plot_best_rate(
     0.5 (dotted) through the fit's middle point; a ringed point sat at the edge of the
     rates tried."""
     title = "Best learning rate against batch size"
-    analysed = _analyse(progress, targets, path, title)
-    if analysed is None:
-        return
-    _, best, table, targets = analysed
-    losses = list(dict.fromkeys(progress["loss"]))
-    features = list(dict.fromkeys(progress["features"]))
     with theme():
-        fig, axes = _figure(len(targets), len(losses))
+        grid = _target_grid(progress, targets, path, title)
+        if grid is None:
+            return
+        best, table, targets, losses, features, fig, axes = grid
         for i, target in enumerate(targets):
             for j, loss in enumerate(losses):
                 ax = axes[i, j]
