@@ -67,6 +67,7 @@ from linbench.cell import (  # noqa: E402
 from linbench.io import write_json  # noqa: E402
 from linbench.names import TRAIN_DEFAULTS  # noqa: E402
 from linbench.regularizers import make_regularizer  # noqa: E402
+from linbench.scripting import reuse_freed_memory  # noqa: E402
 from linbench.subsets import training_epochs  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -279,6 +280,65 @@ def run(comp: dict, data: dict, epochs: int, profile: bool) -> tuple[float, dict
     return time.process_time() - start, dict(prof.seconds)
 
 
+def floor_seconds(comp: dict, data: dict, repeats: int = 5) -> dict[str, float]:
+    """The least a step of this composition costs while every model keeps train's
+    operations, per part, each timed alone in a tight loop (median of `repeats`): the
+    products in the forms that allows (the models without dropout in one wide product, each
+    keep probability's in its own on its own inputs: the bundle's ``scores`` and
+    ``weight_gradient``), the loss and its gradient over the scores, the dropout bits and
+    masked inputs, and the two passes over the weights any SGD step takes (lr * dW, W -= it;
+    penalties and projections add more). Empty for gradient descent (its batch is the set)."""
+    b, d = comp["batch_size"], comp["dim"]
+    if b > TRAIN_IMAGES:
+        return {}
+    X = data[d][0][:b]
+    y = data[d][1][:b]
+    models = list(dict.fromkeys(bundle_module._as_trained(m) for m in comp["models"]))
+    W0 = 1e-3 * np.random.default_rng(0).standard_normal((d, C), dtype=np.float32)
+    stack = bundle_module._Stack(models, W0, b)
+    rng = np.random.default_rng(0)
+    dropout = any(p is not None for p, _ in stack.inputs)
+    losses_of = (
+        bundle_module.softmax_losses if comp["loss"] == "softmax" else bundle_module.svm_losses
+    )
+    uniform = bundle_module.random_uint16(X.shape, rng) if dropout else None
+    X_inputs = stack.masked_inputs(X, uniform)
+    S = stack.scores(X_inputs).copy()
+    work = np.empty_like(S)
+    dWt, lr = np.empty_like(stack.Wt), np.float32(1e-3)
+
+    def step() -> None:
+        np.multiply(dWt, lr, out=dWt)
+        np.subtract(stack.Wt, dWt, out=stack.Wt)
+
+    def masks() -> None:
+        stack.masked_inputs(X, bundle_module.random_uint16(X.shape, rng))
+
+    def loss() -> None:
+        np.copyto(work, S)
+        losses_of(work, y, stack.k)
+
+    parts = {
+        "products": lambda: stack.weight_gradient(X_inputs, stack.scores(X_inputs)),
+        "loss": loss,
+        "masks": masks if dropout else None,
+        "step": step,
+    }
+    floor = {}
+    for name, part in parts.items():
+        if part is None:
+            continue
+        per_call = []
+        for _ in range(repeats):
+            calls, start = 0, time.process_time()
+            while time.process_time() - start < 0.05 or calls < 3:
+                part()
+                calls += 1
+            per_call.append((time.process_time() - start) / calls)
+        floor[name] = statistics.median(per_call)
+    return floor
+
+
 class _nothing:
     def __enter__(self):
         return None
@@ -307,26 +367,32 @@ def measure(name: str, comp: dict, data: dict, epochs: int, repeats: int) -> dic
     train_rate = useful / (seconds * (1 - not_training))
     # evaluation: its time per image scored, and its share of training in the study. A run
     # scores, per history evaluation, HISTORY_TRAIN_IMAGES training and HISTORY_VAL_IMAGES
-    # validation images; at the end every training and validation image (the returned
-    # weights' accuracies) and, for the final noise scale, every training image once more.
+    # validation images, and at the end every validation image (the returned weights'
+    # accuracy). The final noise scale is a pass of its own over every training image (a
+    # product, the loss and a second product: the final training accuracy comes with it).
     study_epochs = training_epochs(n, TRAIN_DEFAULTS["epochs"], TRAIN_DEFAULTS["min_images_seen"])
 
     def scored_rows(size: int, run_epochs: int, interval: int) -> int:
         history = evaluations(size, run_epochs, interval) * (
             min(size, HISTORY_TRAIN_IMAGES) + HISTORY_VAL_IMAGES
         )
-        return history + size + VAL_IMAGES + size
+        return history + VAL_IMAGES
 
-    eval_seconds = (phases.get("evaluation", 0.0) + phases.get("noise scale", 0.0)) * seconds
-    per_row = eval_seconds / scored_rows(n, epochs, evaluation_interval(n, study_epochs))
-    train_step = (seconds - eval_seconds) / steps
-    share = {}
+    eval_seconds = phases.get("evaluation", 0.0) * seconds
+    noise_seconds = phases.get("noise scale", 0.0) * seconds
+    eval_per_row = eval_seconds / scored_rows(n, epochs, evaluation_interval(n, study_epochs))
+    noise_per_row = noise_seconds / n
+    train_step = (seconds - eval_seconds - noise_seconds) / steps
+    share, noise_share = {}, {}
     for size in REGIMES_SIZES if comp["group"] == "regimes" else ():
         size_epochs = training_epochs(
             size, TRAIN_DEFAULTS["epochs"], TRAIN_DEFAULTS["min_images_seen"]
         )
+        training = size_epochs * math.ceil(size / b) * train_step
         rows = scored_rows(size, size_epochs, evaluation_interval(size, size_epochs))
-        share[size] = rows * per_row / (size_epochs * math.ceil(size / b) * train_step)
+        share[size] = rows * eval_per_row / training
+        noise_share[size] = size * noise_per_row / training
+    floor = floor_seconds(comp, data)
     row = {
         "name": name,
         "group": comp["group"],
@@ -343,6 +409,10 @@ def measure(name: str, comp: dict, data: dict, epochs: int, repeats: int) -> dic
         "ratio_training": train_rate / sgemm_rate,
         "phases": phases,
         "eval_share_by_train_size": share,
+        "noise_scale_share_by_train_size": noise_share,
+        "floor_step_seconds": floor,
+        "train_step_seconds": train_step,
+        "ceiling": sgemm_step / sum(floor.values()) if floor else None,
     }
     print(
         f"  {name:34s} K={k:2d} B={b:5d} D={d:4d}: {row['gflops']:6.1f} GFLOP/s vs sgemm "
@@ -353,8 +423,18 @@ def measure(name: str, comp: dict, data: dict, epochs: int, repeats: int) -> dic
     print("      " + ", ".join(f"{p} {100 * s:.0f}%" for p, s in phases.items()), flush=True)
     if share:
         print(
-            "      eval share of training by train size: "
-            + ", ".join(f"{s}: {100 * v:.1f}%" for s, v in share.items()),
+            "      evaluation / training by train size: "
+            + ", ".join(f"{s}: {100 * v:.1f}%" for s, v in share.items())
+            + "; the final noise scale: "
+            + ", ".join(f"{s}: {100 * v:.1f}%" for s, v in noise_share.items()),
+            flush=True,
+        )
+    if floor:
+        print(
+            f"      a step {1e3 * train_step:.2f} ms, its floor "
+            f"{1e3 * sum(floor.values()):.2f} ms ("
+            + ", ".join(f"{p} {1e3 * t:.2f}" for p, t in floor.items())
+            + f"): ceiling {row['ceiling']:.2f} of sgemm",
             flush=True,
         )
     return row
@@ -369,6 +449,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run the compositions whose name has this")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/out/bench_limit.json")
     args = parser.parse_args()
+    reuse_freed_memory()  # as a training job does (workflow/scripts/train_bundle.py)
     comps = {k: v for k, v in compositions().items() if args.only in k}
     data = {}
     for dim in sorted({c["dim"] for c in comps.values()}):

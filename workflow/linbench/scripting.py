@@ -9,6 +9,7 @@ in the log and on stderr, where a bug report needs it.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import sys
 import time
@@ -36,6 +37,31 @@ def setup_logging(log_file: str | Path | None) -> logging.Logger:
     stderr.setFormatter(logging.Formatter("%(message)s"))
     root.addHandler(stderr)
     return logging.getLogger("linbench")
+
+
+MALLOC_KEEP_BYTES = 32 * 1024 * 1024
+"""Freed blocks up to this size stay in the process for reuse (glibc's largest allowed)."""
+
+
+def reuse_freed_memory() -> bool:
+    """Have glibc's allocator keep freed memory for reuse instead of returning it to the
+    system at once. Returns whether it could (False off glibc: macOS, musl).
+
+    A training step allocates a few arrays of 0.1-1 MB (the minibatch, the dropout bits,
+    the loss's class planes) and frees them again. By default glibc serves each from a fresh
+    ``mmap`` and hands it back on ``free``, so every 4 KB page faults on first touch again:
+    about 50 faults a step, 3-5 % of a step on 324 features (``benchmarks/bench_limit.py``).
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    # mmap only blocks above the threshold; keep up to 8x it free at the heap's top
+    return bool(
+        mallopt(M_MMAP_THRESHOLD, MALLOC_KEEP_BYTES)
+        and mallopt(M_TRIM_THRESHOLD, 8 * MALLOC_KEEP_BYTES)
+    )
 
 
 def run(main: Callable[[], None], log_file: str | Path | None, rule: str = "") -> None:

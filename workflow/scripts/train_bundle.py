@@ -13,7 +13,7 @@ from pathlib import Path
 
 from linbench.cell import run_bundle
 from linbench.grid import parse_cell_path
-from linbench.scripting import run
+from linbench.scripting import reuse_freed_memory, run
 
 
 def main() -> None:
@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--progress", action="store_true", help="record ~32 progress points")
     parser.add_argument("outputs", nargs="+")
     args = parser.parse_args()
+    reuse_freed_memory()
     folders = dict.fromkeys(str(Path(path).parent) for path in args.outputs)
     cells = [parse_cell_path(folder) for folder in folders]
     run_bundle(
