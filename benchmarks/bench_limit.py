@@ -21,10 +21,13 @@ the right widths, one BLAS thread:
   loss and its gradient over the scores, penalties and steps, dropout masks and masked
   products, evaluation, the final noise scale, minibatch gather); ``bookkeeping`` is the
   rest (bias gradient, the Python loop);
-- ``eval share``: the evaluation's and noise scale's time over the training's (issue 21:
-  <= 5 %): the time per image scored and per training step measured here, projected to each
-  training-set size of the regimes sub-grid with the study's schedule (epochs from
-  ``min_images_seen``, evaluations from ``cell.evaluation_interval``, the final passes).
+- the evaluation's share of training (issue 21: <= 5 %), and that of the final noise-scale
+  pass apart: the time per image scored and per training step measured here, projected to
+  each training-set size of the regimes sub-grid with the study's schedule (epochs from
+  ``min_images_seen``, evaluations from ``cell.evaluation_interval``, the final passes);
+- a step's *floor* and the *ceiling* it sets: each part of a step timed alone in a tight
+  loop, in the forms that keep train's operations (:func:`floor_seconds`), and sgemm's time
+  over their sum: what this trainer could reach with nothing at all between its parts.
 
 The compositions: the regimes bundle of each loss (config/config.yaml ``grid.regimes``: every
 regularizer setting at every rate, 66 models, 63 trained: early stopping shares no
@@ -281,13 +284,14 @@ def run(comp: dict, data: dict, epochs: int, profile: bool) -> tuple[float, dict
 
 
 def floor_seconds(comp: dict, data: dict, repeats: int = 5) -> dict[str, float]:
-    """The least a step of this composition costs while every model keeps train's
-    operations, per part, each timed alone in a tight loop (median of `repeats`): the
-    products in the forms that allows (the models without dropout in one wide product, each
-    keep probability's in its own on its own inputs: the bundle's ``scores`` and
-    ``weight_gradient``), the loss and its gradient over the scores, the dropout bits and
-    masked inputs, and the two passes over the weights any SGD step takes (lr * dW, W -= it;
-    penalties and projections add more). Empty for gradient descent (its batch is the set)."""
+    """What a step of this composition costs at least while every model keeps train's
+    operations: each part of it timed alone, in a tight loop (median of `repeats`), with
+    nothing between the parts to evict their data from the caches. The parts: the products
+    in the forms that allows (the models without dropout in one wide product, each keep
+    probability's models in their own on their own masked inputs: the bundle's ``scores``
+    and ``weight_gradient``); the loss and its gradient over the scores; the dropout bits
+    and masked inputs; the penalties, the step and the projections, train's operations in
+    train's order (the bundle's ``update``). Empty for gradient descent (one step a run)."""
     b, d = comp["batch_size"], comp["dim"]
     if b > TRAIN_IMAGES:
         return {}
@@ -305,11 +309,19 @@ def floor_seconds(comp: dict, data: dict, repeats: int = 5) -> dict[str, float]:
     X_inputs = stack.masked_inputs(X, uniform)
     S = stack.scores(X_inputs).copy()
     work = np.empty_like(S)
-    dWt, lr = np.empty_like(stack.Wt), np.float32(1e-3)
+    # weights and a gradient of a trained model's size; every update starts from them (the
+    # penalties would otherwise shrink the weights call by call, towards slow subnormals)
+    Wt0 = 0.05 * rng.standard_normal(stack.Wt.shape, dtype=np.float32)
+    dWt0 = 1e-3 * rng.standard_normal(stack.Wt.shape, dtype=np.float32)
+    dWt, db, step_losses = np.empty_like(dWt0), np.zeros_like(stack.b), np.ones(stack.k)
 
-    def step() -> None:
-        np.multiply(dWt, lr, out=dWt)
-        np.subtract(stack.Wt, dWt, out=stack.Wt)
+    def reset() -> None:
+        np.copyto(stack.Wt, Wt0)
+        np.copyto(dWt, dWt0)
+
+    def update() -> None:
+        reset()
+        stack.update(dWt, db, step_losses)
 
     def masks() -> None:
         stack.masked_inputs(X, bundle_module.random_uint16(X.shape, rng))
@@ -318,16 +330,7 @@ def floor_seconds(comp: dict, data: dict, repeats: int = 5) -> dict[str, float]:
         np.copyto(work, S)
         losses_of(work, y, stack.k)
 
-    parts = {
-        "products": lambda: stack.weight_gradient(X_inputs, stack.scores(X_inputs)),
-        "loss": loss,
-        "masks": masks if dropout else None,
-        "step": step,
-    }
-    floor = {}
-    for name, part in parts.items():
-        if part is None:
-            continue
+    def seconds(part) -> float:
         per_call = []
         for _ in range(repeats):
             calls, start = 0, time.process_time()
@@ -335,7 +338,15 @@ def floor_seconds(comp: dict, data: dict, repeats: int = 5) -> dict[str, float]:
                 part()
                 calls += 1
             per_call.append((time.process_time() - start) / calls)
-        floor[name] = statistics.median(per_call)
+        return statistics.median(per_call)
+
+    floor = {
+        "products": seconds(lambda: stack.weight_gradient(X_inputs, stack.scores(X_inputs))),
+        "loss": seconds(loss) - seconds(lambda: np.copyto(work, S)),
+    }
+    if dropout:
+        floor["masks"] = seconds(masks)
+    floor["penalties and step"] = seconds(update) - seconds(reset)
     return floor
 
 
