@@ -39,7 +39,7 @@ Times are CPU times of this process (one BLAS thread): on a machine shared with 
 they count the work done, not the waiting. Medians over ``--repeats`` interleaved runs.
 Results: ``benchmarks/out/bench_limit.json``.
 
-    .venv/bin/python benchmarks/bench_limit.py                     # ~5 min
+    .venv/bin/python benchmarks/bench_limit.py                     # ~2 min
     .venv/bin/python benchmarks/bench_limit.py --only regimes --repeats 5
 """
 
