@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -43,10 +44,21 @@ def _analyse(
     return reached, best, table, sorted(targets, reverse=True)  # rows: loosest first
 
 
-def _target_grid(progress: pd.DataFrame, targets: Iterable[float], path, title: str):
-    """What a figure of one panel per target (rows) and loss (columns) needs: (best, table,
-    targets, losses, features, fig, axes), or None after a placeholder saying why. Call
-    inside ``theme()``."""
+class _Grid(NamedTuple):
+    best: pd.DataFrame
+    table: pd.DataFrame
+    targets: list[float]
+    losses: list[str]
+    features: list[str]
+    fig: Figure
+    axes: np.ndarray
+
+
+def _target_grid(
+    progress: pd.DataFrame, targets: Iterable[float], path, title: str
+) -> _Grid | None:
+    """What a figure of one panel per target (rows) and loss (columns) needs, or None after
+    a placeholder saying why. Call inside ``theme()``."""
     analysed = _analyse(progress, targets, path, title)
     if analysed is None:
         return None
@@ -54,7 +66,7 @@ def _target_grid(progress: pd.DataFrame, targets: Iterable[float], path, title: 
     losses = list(dict.fromkeys(progress["loss"]))
     features = list(dict.fromkeys(progress["features"]))
     fig, axes = _figure(len(targets), len(losses))
-    return best, table, targets, losses, features, fig, axes
+    return _Grid(best, table, targets, losses, features, fig, axes)
 
 
 def _problems(frame: pd.DataFrame) -> list[tuple]:
@@ -105,6 +117,30 @@ def _finish(fig: Figure, title: str, how: str, path) -> None:
     save_figure(fig, path)
 
 
+def _panels(progress: pd.DataFrame, grid: _Grid):
+    """The panels of a target grid (a target per row, a loss per column), each titled, with
+    what it draws: yields (ax, column, series, problems), where series holds (k, points,
+    table row or None, style) for the problems (the k-th of `problems`) whose best runs
+    reached the target. A panel where none did is marked and not yielded."""
+    for i, target in enumerate(grid.targets):
+        for j, loss in enumerate(grid.losses):
+            ax = grid.axes[i, j]
+            ax.set_title(f"{loss}, {opt.target_text(target)}", fontsize=10)
+            problems = _problems(progress[progress["loss"] == loss])
+            series = []
+            for k, problem in enumerate(problems):
+                points = _select(grid.best, loss, problem, target).sort_values("batch_size")
+                if points.empty:
+                    continue
+                row = _select(grid.table, loss, problem, target)
+                style = _style(problem, grid.features)
+                series.append((k, points, row.iloc[0] if len(row) else None, style))
+            if not series:
+                note(ax, NOT_REACHED)
+                continue
+            yield ax, j, series, len(problems)
+
+
 # ----------------------------------------------------------------------------- steps vs images
 
 
@@ -120,50 +156,36 @@ def plot_steps_vs_images(
         grid = _target_grid(progress, targets, path, title)
         if grid is None:
             return
-        best, table, targets, losses, features, fig, axes = grid
-        for i, target in enumerate(targets):
-            for j, loss in enumerate(losses):
-                ax = axes[i, j]
-                ax.set_title(f"{loss}, {opt.target_text(target)}", fontsize=10)
-                drawn = False
-                for k, problem in enumerate(_problems(progress[progress["loss"] == loss])):
-                    points = _select(best, loss, problem, target).sort_values("batch_size")
-                    if points.empty:
-                        continue
-                    drawn = True
-                    style = _style(problem, features)
-                    ax.errorbar(
-                        points["images"],
-                        points["steps"],
-                        xerr=points["images_std"],
-                        yerr=points["steps_std"],
-                        fmt=style["marker"],
-                        color=style["color"],
-                        label=style["label"],
-                        capsize=2,
-                        ms=6,
+        for ax, j, series, _ in _panels(progress, grid):
+            for k, points, row, style in series:
+                ax.errorbar(
+                    points["images"],
+                    points["steps"],
+                    xerr=points["images_std"],
+                    yerr=points["steps_std"],
+                    fmt=style["marker"],
+                    color=style["color"],
+                    label=style["label"],
+                    capsize=2,
+                    ms=6,
+                )
+                for _, p in points.iterrows():
+                    ax.annotate(
+                        opt.batch_text(p["batch_size"], bool(p["full_batch"])).split(" ")[0],
+                        (p["images"], p["steps"]),
+                        xytext=(4, 4 - 12 * (k % 2)),  # problems alternate above/below
+                        textcoords="offset points",
+                        fontsize=7,
+                        color="0.3",
                     )
-                    for _, p in points.iterrows():
-                        ax.annotate(
-                            opt.batch_text(p["batch_size"], bool(p["full_batch"])).split(" ")[0],
-                            (p["images"], p["steps"]),
-                            xytext=(4, 4 - 12 * (k % 2)),  # problems alternate above/below
-                            textcoords="offset points",
-                            fontsize=7,
-                            color="0.3",
-                        )
-                    row = _select(table, loss, problem, target)
-                    if len(row):
-                        _draw_fit(ax, row.iloc[0], points, style["color"])
-                if not drawn:
-                    note(ax, NOT_REACHED)
-                    continue
-                _log_axes(ax)
-                ax.set_xlabel("images processed E")
-                ax.set_ylabel("steps S" if j == 0 else "")
-                ax.legend(fontsize=7, loc="upper right")
+                if row is not None:
+                    _draw_fit(ax, row, points, style["color"])
+            _log_axes(ax)
+            ax.set_xlabel("images processed E")
+            ax.set_ylabel("steps S" if j == 0 else "")
+            ax.legend(fontsize=7, loc="upper right")
         _finish(
-            fig,
+            grid.fig,
             title,
             "(best rate per batch size, mean over seeds, bars: one sd over seeds;\n"
             "dashed: the fitted S/S_min - 1 = (E/E_min - 1)^-1; star: B_crit)",
@@ -318,66 +340,50 @@ def plot_best_rate(
         grid = _target_grid(progress, targets, path, title)
         if grid is None:
             return
-        best, table, targets, losses, features, fig, axes = grid
-        for i, target in enumerate(targets):
-            for j, loss in enumerate(losses):
-                ax = axes[i, j]
-                ax.set_title(f"{loss}, {opt.target_text(target)}", fontsize=10)
-                drawn, referenced = False, False
-                problems = _problems(progress[progress["loss"] == loss])
-                for k, problem in enumerate(problems):
-                    points = _select(best, loss, problem, target).sort_values("batch_size")
-                    if points.empty:
-                        continue
-                    drawn = True
-                    style = _style(problem, features)
-                    # best rates sit on the rate grid and often coincide between problems:
-                    # nudge each problem's points sideways (a few per cent of a batch size)
-                    nudge = 1.08 ** (k - (len(problems) - 1) / 2)
-                    row = _select(table, loss, problem, target)
-                    label = style["label"]
-                    if len(row) and math.isfinite(float(row.iloc[0]["slope"])):
-                        label += f": slope {float(row.iloc[0]['slope']):.2f}"
-                    ax.plot(
-                        points["batch_size"] * nudge,
-                        points["learning_rate"],
-                        marker=style["marker"],
-                        color=style["color"],
-                        ls="none",
-                        ms=7,
-                        label=label,
-                    )
-                    edge = points[points["rate_edge"] != ""]
-                    ax.plot(
-                        edge["batch_size"] * nudge,
-                        edge["learning_rate"],
-                        marker="o",
-                        mfc="none",
-                        mec="black",
-                        ms=13,
-                        ls="none",
-                    )
-                    if len(row):
-                        referenced |= _draw_slopes(
-                            ax, row.iloc[0], points, style["color"], not referenced
-                        )
-                if not drawn:
-                    note(ax, NOT_REACHED)
-                    continue
-                _log_axes(ax)
-                ax.set_xlabel("batch size (full batch: the training set)")
-                ax.set_ylabel("best learning rate" if j == 0 else "")
-                handles, _ = ax.get_legend_handles_labels()
-                handles += [
-                    Line2D([], [], color="0.4", ls="--", label="slope 1 (linear)"),
-                    Line2D([], [], color="0.4", ls=":", label="slope 0.5 (square root)"),
-                    Line2D(
-                        [], [], marker="o", mfc="none", mec="black", ls="none", label="rate at edge"
-                    ),
-                ]
-                ax.legend(handles=handles, fontsize=7, loc="upper left")
+        for ax, j, series, problems in _panels(progress, grid):
+            referenced = False
+            for k, points, row, style in series:
+                # best rates sit on the rate grid and often coincide between problems:
+                # nudge each problem's points sideways (a few per cent of a batch size)
+                nudge = 1.08 ** (k - (problems - 1) / 2)
+                label = style["label"]
+                if row is not None and math.isfinite(float(row["slope"])):
+                    label += f": slope {float(row['slope']):.2f}"
+                ax.plot(
+                    points["batch_size"] * nudge,
+                    points["learning_rate"],
+                    marker=style["marker"],
+                    color=style["color"],
+                    ls="none",
+                    ms=7,
+                    label=label,
+                )
+                edge = points[points["rate_edge"] != ""]
+                ax.plot(
+                    edge["batch_size"] * nudge,
+                    edge["learning_rate"],
+                    marker="o",
+                    mfc="none",
+                    mec="black",
+                    ms=13,
+                    ls="none",
+                )
+                if row is not None:
+                    referenced |= _draw_slopes(ax, row, points, style["color"], not referenced)
+            _log_axes(ax)
+            ax.set_xlabel("batch size (full batch: the training set)")
+            ax.set_ylabel("best learning rate" if j == 0 else "")
+            handles, _ = ax.get_legend_handles_labels()
+            handles += [
+                Line2D([], [], color="0.4", ls="--", label="slope 1 (linear)"),
+                Line2D([], [], color="0.4", ls=":", label="slope 0.5 (square root)"),
+                Line2D(
+                    [], [], marker="o", mfc="none", mec="black", ls="none", label="rate at edge"
+                ),
+            ]
+            ax.legend(handles=handles, fontsize=7, loc="upper left")
         _finish(
-            fig,
+            grid.fig,
             title,
             "(fewest steps to the target, every seed reaching it; solid: fitted log-log slope)",
             path,
